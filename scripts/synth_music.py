@@ -1,0 +1,232 @@
+"""Code-generated music for tests and the demo: drums, bass and a chord pad (no licences).
+
+    python scripts/synth_music.py out.wav [--seconds 8] [--bpm 120] [--seed 0]
+
+The clip is a 4/4 groove: a pitch-swept sine kick, a noise snare with a tonal body,
+high-passed noise hi-hats on every eighth note, a low-passed saw bass on the eighths and a
+soft detuned chord pad, one chord per bar. Around the middle there is one quiet passage
+(:func:`quiet_passage_s`) where only the pad plays, near silence, so a test can compare
+the frames of drum hits with quiet frames of the same clip. Everything is a pure
+function of the arguments: the same seed gives the same samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["render_demo_clip", "quiet_passage_s", "write_wav", "main"]
+
+PEAK = 0.89  # about -1 dBFS
+
+# Chord progressions as semitone offsets of each chord's root from the key's root, with
+# the chord quality ("m" minor, "M" major).
+_PROGRESSIONS = (
+    ((0, "m"), (8, "M"), (3, "M"), (10, "M")),   # i  VI  III VII
+    ((0, "m"), (5, "m"), (8, "M"), (7, "M")),    # i  iv  VI  V
+    ((0, "m"), (10, "M"), (8, "M"), (10, "M")),  # i  VII VI  VII
+)
+_KEY_ROOTS_MIDI = (45, 48, 50, 52)  # A2, C3, D3, E3
+
+
+def _midi_hz(note: float) -> float:
+    return 440.0 * 2.0 ** ((note - 69.0) / 12.0)
+
+
+def quiet_passage_s(seconds: float, bpm: float = 120.0) -> tuple[float, float]:
+    """``(start, end)`` in seconds of the clip's quiet passage (pad only, no drums or bass).
+
+    It starts on the beat at (or just before) the middle of the clip and lasts a quarter
+    of the clip's beats, at least one beat and at most one bar. Notes started before it
+    may ring into its first few hundred milliseconds.
+    """
+    beat_s = 60.0 / bpm
+    total_beats = max(1, int(seconds / beat_s))
+    length = min(4, max(1, total_beats // 4))
+    start = total_beats // 2
+    return start * beat_s, min(seconds, (start + length) * beat_s)
+
+
+def _fft_filter(signal: np.ndarray, sample_rate: int, low_hz: float | None = None,
+                high_hz: float | None = None) -> np.ndarray:
+    """Zero-phase band limit with 4th-order Butterworth-like magnitude slopes."""
+    spectrum = np.fft.rfft(signal)
+    freqs = np.fft.rfftfreq(len(signal), 1.0 / sample_rate)
+    gain = np.ones_like(freqs)
+    if low_hz is not None:  # high-pass at low_hz
+        ratio = (freqs / low_hz) ** 4
+        gain *= np.sqrt(ratio / (1.0 + ratio))
+    if high_hz is not None:  # low-pass at high_hz
+        gain /= np.sqrt(1.0 + (freqs / high_hz) ** 4)
+    return np.fft.irfft(spectrum * gain, n=len(signal))
+
+
+def _attack(tau: np.ndarray, attack_s: float) -> np.ndarray:
+    return np.clip(tau / attack_s, 0.0, 1.0)
+
+
+def _kick(tau, rng, sample_rate):
+    sweep_s, low_hz, extra_hz = 0.035, 45.0, 115.0
+    phase = 2.0 * np.pi * (low_hz * tau + extra_hz * sweep_s * (1.0 - np.exp(-tau / sweep_s)))
+    body = np.sin(phase) * np.exp(-tau / 0.22)
+    click = _fft_filter(rng.standard_normal(len(tau)), sample_rate, low_hz=1500.0) * np.exp(-tau / 0.003)
+    return (0.95 * body + 0.25 * click) * _attack(tau, 0.0008)
+
+
+def _snare(tau, rng, sample_rate):
+    noise = _fft_filter(rng.standard_normal(len(tau)), sample_rate, low_hz=1200.0, high_hz=9000.0)
+    body = np.sin(2.0 * np.pi * 185.0 * tau) * np.exp(-tau / 0.045)
+    return (0.55 * noise * np.exp(-tau / 0.085) + 0.45 * body) * _attack(tau, 0.0008)
+
+
+def _hat(tau, rng, sample_rate, open_hat=False):
+    noise = _fft_filter(rng.standard_normal(len(tau)), sample_rate, low_hz=7000.0)
+    decay_s = 0.11 if open_hat else 0.028
+    return 0.3 * noise * np.exp(-tau / decay_s) * _attack(tau, 0.0005)
+
+
+def _bass(tau, hz, note_s, sample_rate):
+    saw = 2.0 * ((hz * tau) % 1.0) - 1.0
+    saw = _fft_filter(saw, sample_rate, high_hz=520.0)
+    release = np.clip((note_s - tau) / 0.02, 0.0, 1.0)
+    return 0.5 * saw * np.exp(-tau / 0.2) * _attack(tau, 0.004) * release
+
+
+def _pad_note(tau, hz, length_s):
+    """A soft organ-like tone: slow attack, held for ``length_s``, 0.3 s release."""
+    tone = np.zeros_like(tau)
+    for harmonic, level in ((1, 1.0), (2, 0.3), (3, 0.12)):
+        tone += level * np.sin(2.0 * np.pi * hz * harmonic * tau)
+    envelope = _attack(tau, 0.3) * np.clip((length_s + 0.3 - tau) / 0.3, 0.0, 1.0)
+    return tone * envelope
+
+
+def render_demo_clip(seconds: float = 8.0, sample_rate: int = 44100, bpm: float = 120.0,
+                     seed: int = 0) -> tuple[np.ndarray, list[float]]:
+    """Render the clip.
+
+    Args:
+        seconds: length of the clip in seconds.
+        sample_rate: samples per second (Hz).
+        bpm: tempo in beats (quarter notes) per minute.
+        seed: picks the key, chord progression, kick variation and noise.
+
+    Returns:
+        ``(samples, onset_times_s)``: float32 stereo samples of shape ``(n, 2)`` in
+        [-1, 1] (peak about -1 dBFS), and the sorted start times in seconds of every
+        drum hit (kick, snare, hi-hat; simultaneous hits listed once). Every hit starts
+        exactly at its listed time (rendered with sub-sample offsets).
+    """
+    if not (seconds > 0 and sample_rate > 0 and bpm > 0):
+        raise ValueError("seconds, sample_rate and bpm must be positive")
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * sample_rate))
+    out = np.zeros((n, 2), dtype=np.float64)
+
+    def add(time_s: float, length_s: float, render, pan: float = 0.0, gain: float = 1.0):
+        """Mix ``render(tau)`` starting exactly at ``time_s``; ``pan`` -1 left .. 1 right."""
+        first = int(math.ceil(time_s * sample_rate))
+        last = min(n, first + int(length_s * sample_rate))
+        if first >= last:
+            return
+        tau = np.arange(first, last) / sample_rate - time_s
+        mono = gain * render(tau)
+        angle = (pan + 1.0) * np.pi / 4.0
+        out[first:last, 0] += mono * math.cos(angle) * math.sqrt(2.0)
+        out[first:last, 1] += mono * math.sin(angle) * math.sqrt(2.0)
+
+    key = _KEY_ROOTS_MIDI[int(rng.integers(len(_KEY_ROOTS_MIDI)))]
+    progression = _PROGRESSIONS[int(rng.integers(len(_PROGRESSIONS)))]
+    extra_kick = int(rng.choice([6, 10, 14]))  # a third kick on an off eighth, per seed
+    open_hat_step = int(rng.choice([6, 14]))
+    bass_octaves = rng.choice([0, 0, 0, 12], size=8)  # per eighth note of a bar
+
+    beat_s = 60.0 / bpm
+    step_s = beat_s / 4.0  # sixteenth note
+    bar_s = 4.0 * beat_s
+    quiet_start, quiet_end = quiet_passage_s(seconds, bpm)
+    hits: set[float] = set()
+
+    n_bars = int(math.ceil(seconds / bar_s))
+    for bar in range(n_bars):
+        bar_start = bar * bar_s
+        chord_root, quality = progression[bar % len(progression)]
+        root = key + chord_root
+        third = 3 if quality == "m" else 4
+        pad_notes = (root + 12, root + 12 + third, root + 19, root + 24)
+        for index, note in enumerate(pad_notes):
+            add(bar_start, bar_s + 0.3,
+                lambda tau, hz=_midi_hz(note): _pad_note(tau, hz, bar_s),
+                pan=-0.5 if index % 2 else 0.5, gain=0.03)
+        for step in range(16):
+            time_s = bar_start + step * step_s
+            if time_s >= seconds or quiet_start <= time_s < quiet_end:
+                continue
+            hit = False
+            if step in (0, 8, extra_kick):
+                add(time_s, 0.6, lambda tau: _kick(tau, rng, sample_rate), gain=0.9)
+                hit = True
+            if step in (4, 12):
+                add(time_s, 0.4, lambda tau: _snare(tau, rng, sample_rate), pan=-0.1, gain=0.75)
+                hit = True
+            if step % 2 == 0:
+                is_open = step == open_hat_step
+                add(time_s, 0.4 if is_open else 0.15,
+                    lambda tau, o=is_open: _hat(tau, rng, sample_rate, o), pan=0.35, gain=0.8)
+                hit = True
+                bass_note = root - 12 + int(bass_octaves[step // 2])
+                add(time_s, 2.0 * step_s,
+                    lambda tau, hz=_midi_hz(bass_note): _bass(tau, hz, 2.0 * step_s, sample_rate),
+                    gain=0.7)
+            if hit:
+                hits.add(time_s)
+
+    peak = float(np.max(np.abs(out))) if n else 0.0
+    if peak > 0:
+        out *= PEAK / peak
+    samples = np.clip(out, -1.0, 1.0).astype(np.float32)
+    return samples, sorted(hits)
+
+
+def write_wav(path, samples: np.ndarray, sample_rate: int) -> None:
+    """Write ``samples`` (``(n,)`` or ``(n, channels)``, float in [-1, 1]) as 16-bit PCM WAV."""
+    samples = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
+    try:
+        import soundfile
+    except ImportError:  # e.g. Blender's own Python: fall back to the standard library
+        import wave
+
+        pcm = np.round(samples * 32767.0).astype("<i2")
+        with wave.open(str(path), "wb") as stream:
+            stream.setnchannels(1 if pcm.ndim == 1 else pcm.shape[1])
+            stream.setsampwidth(2)
+            stream.setframerate(int(sample_rate))
+            stream.writeframes(pcm.tobytes())
+        return
+    soundfile.write(str(path), samples, int(sample_rate), subtype="PCM_16")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write a code-generated music clip as a 16-bit WAV.")
+    parser.add_argument("out", help="output .wav path")
+    parser.add_argument("--seconds", type=float, default=8.0, help="clip length in seconds (default 8)")
+    parser.add_argument("--bpm", type=float, default=120.0, help="tempo in beats per minute (default 120)")
+    parser.add_argument("--seed", type=int, default=0, help="variation seed (default 0)")
+    parser.add_argument("--sample-rate", type=int, default=44100, help="samples per second (default 44100)")
+    args = parser.parse_args(argv)
+    if not (args.seconds > 0 and args.bpm > 0 and args.sample_rate > 0):
+        parser.error("--seconds, --bpm and --sample-rate must be positive")
+    samples, onsets = render_demo_clip(args.seconds, args.sample_rate, args.bpm, args.seed)
+    out = Path(args.out)
+    write_wav(out, samples, args.sample_rate)
+    quiet = quiet_passage_s(args.seconds, args.bpm)
+    print(f"wrote {out}: {args.seconds:g} s, {len(onsets)} drum hits, quiet {quiet[0]:g}-{quiet[1]:g} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
