@@ -1,0 +1,201 @@
+"""Music -> frames: the mapping moves the picture with the music (in seconds, whatever the
+frame rate), and the bake writes whole, resumable, cancellable PNG sequences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from neural_aesthetics.core import bake, cppn, jobs, mapping, style
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_STYLES = {"ember", "lagoon", "prism"}
+FPS = 24.0
+ONSET_FRAMES = (16, 40)
+QUIET_FRAMES = list(range(2, 14)) + list(range(56, 66))
+"""Frames well before the first onset or long after the last (pulse decayed below 2 %)."""
+
+
+def _synthetic_music(n_frames=68, onset_frames=ONSET_FRAMES):
+    """Quiet background (loudness 0.1) with full-strength hits that ring out over 4 frames."""
+    loudness = np.full(n_frames, 0.1)
+    onset = np.zeros(n_frames)
+    for frame in onset_frames:
+        onset[frame] = 1.0
+        loudness[frame:frame + 4] = [0.9, 0.7, 0.5, 0.3]
+    return loudness, onset
+
+
+@pytest.fixture
+def procedural_style():
+    architecture = cppn.default_architecture()
+    return style.Style(name="test", architecture=architecture, weights=cppn.random_weights(architecture, seed=5),
+                       metadata={}, path=None)
+
+
+def _step_sizes(frames: np.ndarray) -> np.ndarray:
+    """Mean absolute change from the previous frame, per frame (index 0 = 0)."""
+    flat = frames.reshape(len(frames), -1).astype(np.float64)
+    return np.concatenate([[0.0], np.abs(np.diff(flat, axis=0)).mean(axis=1)])
+
+
+def _hidden_files(folder: Path) -> list[str]:
+    return [path.name for path in folder.iterdir() if path.name.startswith(".")]
+
+
+# --- mapping -----------------------------------------------------------------------------
+
+
+def test_plan_is_deterministic_for_a_seed_and_differs_between_seeds():
+    loudness, onset = _synthetic_music()
+    first = mapping.plan_frames(loudness, onset, FPS, latent_dim=8, seed=1)
+    again = mapping.plan_frames(loudness, onset, FPS, latent_dim=8, seed=1)
+    other = mapping.plan_frames(loudness, onset, FPS, latent_dim=8, seed=2)
+    assert first.latents.shape == (len(loudness), 8) and first.latents.dtype == np.float32
+    assert first.zoom.shape == (len(loudness),) and first.zoom.dtype == np.float32
+    np.testing.assert_array_equal(first.latents, again.latents)
+    np.testing.assert_array_equal(first.zoom, again.zoom)
+    assert np.abs(first.latents - other.latents).mean() > 0.1
+
+
+def test_latent_moves_more_on_onsets_and_when_loud():
+    loudness, onset = _synthetic_music()
+    plan = mapping.plan_frames(loudness, onset, FPS, latent_dim=8, seed=3)
+    step = _step_sizes(plan.latents)
+    assert step[list(ONSET_FRAMES)].min() > 3 * step[QUIET_FRAMES].max()
+    assert plan.zoom[list(ONSET_FRAMES)].min() > 1.05 and plan.zoom[QUIET_FRAMES].max() < 1.01
+
+    silent = mapping.plan_frames(np.zeros(48), np.zeros(48), FPS, latent_dim=8, seed=3)
+    loud = mapping.plan_frames(np.ones(48), np.zeros(48), FPS, latent_dim=8, seed=3)
+    assert _step_sizes(loud.latents)[1:].mean() > 4 * _step_sizes(silent.latents)[1:].mean()
+
+
+def test_same_music_at_25_and_50_fps_gives_the_same_latent_at_the_same_time():
+    # The music as seen at 50 fps; each 25 fps frame covers two of those frames.
+    time_s = np.arange(200) / 50.0
+    loudness_50 = 0.5 + 0.5 * np.sin(2 * np.pi * 0.7 * time_s) ** 3
+    onset_50 = np.zeros(200)
+    onset_50[[20, 64, 130]] = [1.0, 0.6, 0.9]  # at instants both frame grids share
+    loudness_25 = loudness_50.reshape(100, 2).mean(axis=1)
+    onset_25 = onset_50.reshape(100, 2).max(axis=1)
+
+    plan_50 = mapping.plan_frames(loudness_50, onset_50, 50.0, latent_dim=8, seed=4)
+    plan_25 = mapping.plan_frames(loudness_25, onset_25, 25.0, latent_dim=8, seed=4)
+    np.testing.assert_allclose(plan_25.latents, plan_50.latents[::2], atol=1e-4)
+    np.testing.assert_allclose(plan_25.zoom, plan_50.zoom[::2], atol=1e-5)
+
+
+def test_strength_zero_ignores_the_music():
+    loudness, onset = _synthetic_music()
+    calm = mapping.plan_frames(np.zeros_like(loudness), np.zeros_like(onset), FPS, latent_dim=8, seed=5, strength=0)
+    ignored = mapping.plan_frames(loudness, onset, FPS, latent_dim=8, seed=5, strength=0)
+    np.testing.assert_allclose(ignored.latents, calm.latents, atol=1e-6)
+    np.testing.assert_array_equal(ignored.zoom, np.ones(len(loudness), np.float32))
+
+
+# --- bake --------------------------------------------------------------------------------
+
+
+def test_frame_filename():
+    assert bake.frame_filename(42) == "000042.png"
+
+
+def test_baked_frames_change_much_more_on_onsets_than_when_quiet(procedural_style, tmp_path):
+    loudness, onset = _synthetic_music()
+    plan = mapping.plan_frames(loudness, onset, FPS, latent_dim=8, seed=6)
+    messages = []
+    result = bake.bake_sequence(procedural_style, plan, range(len(loudness)), tmp_path / "frames", 64, 36,
+                                progress=lambda done, total, message: messages.append((done, total, message)))
+
+    n = len(loudness)
+    assert (result.written, result.skipped) == (n, 0)
+    assert [path.name for path in result.paths] == [bake.frame_filename(i) for i in range(n)]
+    assert messages == [(k, n, f"Frame {k}/{n}") for k in range(1, n + 1)]
+    images = [Image.open(path) for path in result.paths]
+    assert {(image.mode, image.size) for image in images} == {("RGB", (64, 36))}
+    step = _step_sizes(np.stack([np.asarray(image) for image in images]))
+    assert step[list(ONSET_FRAMES)].mean() > 2 * step[QUIET_FRAMES].mean()
+
+
+def test_resumed_bake_skips_existing_frames_and_matches_a_fresh_bake(procedural_style, tmp_path):
+    loudness, onset = _synthetic_music(n_frames=10, onset_frames=(3,))
+    plan = mapping.plan_frames(loudness, onset, FPS, latent_dim=8, seed=7)
+    indices = list(range(100, 110))
+    fresh = bake.bake_sequence(procedural_style, plan, indices, tmp_path / "fresh", 48, 27)
+
+    resumed_dir = tmp_path / "resumed"
+    first_part = mapping.FramePlan(latents=plan.latents[:4], zoom=plan.zoom[:4])
+    bake.bake_sequence(procedural_style, first_part, indices[:4], resumed_dir, 48, 27)
+    before = {path.name: path.stat().st_mtime_ns for path in resumed_dir.iterdir()}
+    resumed = bake.bake_sequence(procedural_style, plan, indices, resumed_dir, 48, 27)
+
+    assert (resumed.written, resumed.skipped) == (6, 4)
+    assert all((resumed_dir / name).stat().st_mtime_ns == mtime for name, mtime in before.items())
+    for fresh_path, resumed_path in zip(fresh.paths, resumed.paths):
+        assert fresh_path.name == resumed_path.name
+        assert fresh_path.read_bytes() == resumed_path.read_bytes()
+
+
+@pytest.mark.parametrize("frames_before_cancel", [0, 3])
+def test_cancel_leaves_exactly_the_finished_frames(procedural_style, tmp_path, frames_before_cancel):
+    loudness, onset = _synthetic_music(n_frames=8, onset_frames=(2,))
+    plan = mapping.plan_frames(loudness, onset, FPS, latent_dim=8, seed=8)
+    token = jobs.CancelToken()
+    if frames_before_cancel == 0:
+        token.cancel()
+
+    def progress(done, _total, _message):
+        if done == frames_before_cancel:
+            token.cancel()
+
+    with pytest.raises(jobs.Cancelled):
+        bake.bake_sequence(procedural_style, plan, range(8), tmp_path, 32, 18, progress=progress, cancel=token)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [bake.frame_filename(i) for i in range(frames_before_cancel)]
+    for index in range(frames_before_cancel):
+        Image.open(tmp_path / bake.frame_filename(index)).load()  # complete, decodable
+
+
+def test_failed_write_leaves_no_temporary_or_partial_file(procedural_style, tmp_path, monkeypatch):
+    plan = mapping.plan_frames(np.zeros(2), np.zeros(2), FPS, latent_dim=8, seed=9)
+
+    def failing_save(image, target, *args, **kwargs):
+        Path(target).write_bytes(b"\x89PNG half a frame")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", failing_save)
+    with pytest.raises(OSError, match="No space left"):
+        bake.bake_sequence(procedural_style, plan, [0, 1], tmp_path, 16, 9)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plan_and_indices_must_match(procedural_style, tmp_path):
+    plan = mapping.plan_frames(np.zeros(3), np.zeros(3), FPS, latent_dim=8, seed=0)
+    with pytest.raises(ValueError, match="3 latents"):
+        bake.bake_sequence(procedural_style, plan, [0, 1], tmp_path, 16, 9)
+
+
+# --- bundled styles ----------------------------------------------------------------------
+
+
+def test_bundled_styles_load_and_render():
+    infos = style.list_styles([ROOT / "styles"])
+    assert {info.name for info in infos} == BUNDLED_STYLES
+    renders = []
+    for info in infos:
+        for path in (info.path, info.path.with_suffix(".json")):
+            assert path.stat().st_size < 64_000, f"{path.name} is unexpectedly large"
+        assert info.origin == "procedural" and "not CLIP-trained" in info.label
+        with Image.open(info.thumbnail_path) as thumbnail:
+            assert (thumbnail.mode, thumbnail.size) == ("RGB", (160, 90))
+        loaded = style.load_style(info.path)
+        plan = mapping.plan_frames(np.full(3, 0.5), np.array([0.0, 1.0, 0.0]), FPS,
+                                   latent_dim=loaded.architecture["latent_dim"], seed=0)
+        image = cppn.CPPN.from_style(loaded).render(plan.latents[1], 64, 36, zoom=float(plan.zoom[1]))
+        assert image.std(axis=(0, 1)).max() > 0.05, f"{info.name} renders a flat image"
+        renders.append(image)
+    for first in range(len(renders)):
+        for second in range(first + 1, len(renders)):
+            assert np.abs(renders[first] - renders[second]).mean() > 0.1, "two bundled styles look alike"

@@ -1,0 +1,137 @@
+"""The CPPN renderer: resolution- and aspect-independent, in range, latent-driven, and
+its fast tiled evaluation equals the plain textbook formula."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neural_aesthetics.core import cppn
+
+
+@pytest.fixture
+def network():
+    architecture = cppn.default_architecture()
+    return cppn.CPPN(architecture, cppn.random_weights(architecture, seed=7))
+
+
+def _latent(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(8).astype(np.float32)
+
+
+def _reference_render(architecture, weights, latent, width, height):
+    """The CPPN written the obvious way: whole frame, latent concatenated to every pixel."""
+    short_side = min(width, height)
+    xs = (np.arange(width) + 0.5 - width / 2) * 2 / short_side
+    ys = (height / 2 - (np.arange(height) + 0.5)) * 2 / short_side
+    x, y = np.meshgrid(xs, ys)
+    columns = {"x": x, "y": y, "r": np.sqrt(x**2 + y**2)}
+    features = [columns[name].ravel() for name in architecture["inputs"]]
+    features += [np.full(width * height, value) for value in latent]
+    hidden = np.stack(features, axis=1)
+    activation = np.tanh if architecture["activation"] == "tanh" else np.sin
+    for index in range(architecture["depth"]):
+        hidden = activation(hidden @ weights[f"layer{index}.weight"].T.astype(np.float64) + weights[f"layer{index}.bias"])
+    logits = hidden @ weights["output.weight"].T.astype(np.float64) + weights["output.bias"]
+    return (1 / (1 + np.exp(-logits))).reshape(height, width, 3)
+
+
+def test_render_shape_dtype_and_range(network):
+    image = network.render(_latent(0), 64, 36)
+    assert image.shape == (36, 64, 3)
+    assert image.dtype == np.float32
+    assert image.min() >= 0.0 and image.max() <= 1.0
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sin"])
+def test_tiled_evaluation_equals_textbook_formula(activation):
+    architecture = dict(cppn.default_architecture(), activation=activation)
+    weights = cppn.random_weights(architecture, seed=3)
+    network = cppn.CPPN(architecture, weights)
+    latent = _latent(1)
+    reference = _reference_render(architecture, weights, latent, 50, 30)
+    whole_frame = network.render(latent, 50, 30, tile_pixels=50 * 30)
+    small_tiles = network.render(latent, 50, 30, tile_pixels=97)  # last tile partial
+    np.testing.assert_allclose(whole_frame, reference, atol=1e-5)
+    np.testing.assert_allclose(small_tiles, whole_frame, atol=1e-5)
+
+
+def test_shorter_side_spans_the_same_picture_at_any_aspect(network):
+    latent = _latent(2)
+    wide = network.render(latent, 65, 37)
+    tall = network.render(latent, 37, 65)
+    np.testing.assert_allclose(wide[18, 32], tall[32, 18], atol=1e-6)  # the centre pixel
+    # The central square of both shows the same [-1, 1]^2 region, unstretched.
+    np.testing.assert_allclose(wide[:, 14:51], tall[14:51, :], atol=1e-6)
+
+
+def test_double_resolution_matches_downsampled_low_resolution(network):
+    latent = _latent(3)
+    low = network.render(latent, 64, 36)
+    high = network.render(latent, 128, 72)
+    downsampled = high.reshape(36, 2, 64, 2, 3).mean(axis=(1, 3))
+    assert np.abs(downsampled - low).mean() < 0.01
+    # ... and a genuinely different picture is far from it.
+    assert np.abs(network.render(_latent(4), 64, 36) - low).mean() > 0.05
+
+
+def test_zoom_magnifies_the_centre(network):
+    latent = _latent(5)
+    zoomed = network.render(latent, 64, 64, zoom=2.0)
+    large = network.render(latent, 128, 128)
+    np.testing.assert_allclose(zoomed, large[32:96, 32:96], atol=1e-6)
+
+
+def test_rotation_turns_the_image_counter_clockwise(network):
+    latent = _latent(6)
+    upright = network.render(latent, 33, 33)
+    turned = network.render(latent, 33, 33, rotation_rad=np.pi / 2)
+    np.testing.assert_allclose(turned, np.rot90(upright), atol=1e-5)
+
+
+def test_different_latents_give_different_images(network):
+    first, second = network.render(_latent(10), 64, 36), network.render(_latent(11), 64, 36)
+    assert np.abs(first - second).mean() > 0.05
+
+
+def test_random_weights_are_seeded_float32_and_give_rich_images():
+    architecture = cppn.default_architecture()
+    first, again = cppn.random_weights(architecture, seed=1), cppn.random_weights(architecture, seed=1)
+    other = cppn.random_weights(architecture, seed=2)
+    assert set(first) == set(cppn.weight_shapes(architecture))
+    for name, array in first.items():
+        assert array.dtype == np.float32
+        np.testing.assert_array_equal(array, again[name])
+    assert not np.array_equal(first["layer0.weight"], other["layer0.weight"])
+
+    for seed in range(6):
+        image = cppn.CPPN(architecture, cppn.random_weights(architecture, seed)).render(_latent(seed), 96, 54)
+        assert image.std(axis=(0, 1)).max() > 0.1, f"seed {seed} renders a nearly flat image"
+        assert np.abs(np.diff(image, axis=1)).mean() > 0.003, f"seed {seed} has no structure"
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"width": 1_000_000}, "'width'"),
+        ({"depth": 0}, "'depth'"),
+        ({"latent_dim": True}, "'latent_dim'"),
+        ({"inputs": ["x", "x"]}, "'inputs'"),
+        ({"inputs": ["z"]}, "'inputs'"),
+        ({"activation": "relu"}, "'activation'"),
+        ({"output": "linear"}, "'output'"),
+    ],
+)
+def test_malformed_architectures_are_refused(change, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        cppn.weight_shapes(dict(cppn.default_architecture(), **change))
+
+
+def test_wrong_weights_and_latents_are_refused(network):
+    architecture = cppn.default_architecture()
+    weights = cppn.random_weights(architecture, seed=1)
+    weights["output.weight"] = weights["output.weight"][:2]
+    with pytest.raises(ValueError, match="output.weight"):
+        cppn.CPPN(architecture, weights)
+    with pytest.raises(ValueError, match="latent"):
+        network.render(np.zeros(5), 8, 8)
