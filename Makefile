@@ -18,7 +18,7 @@ demo: build
 test: venvs build
 	@status=0; for v in $(BLENDER_VERSIONS); do \
 	  echo "=== Blender $$v ==="; \
-	  $(VENVS)/blender-$$v/bin/python -m pytest $(PYTEST_ARGS) || status=1; \
+	  $(VENVS)/blender-$$v/bin/python -m pytest tests $(PYTEST_ARGS) || status=1; \
 	done; exit $$status
 
 test-fast:

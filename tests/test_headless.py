@@ -1,0 +1,126 @@
+"""Headless use: the registered command's entry point, and a rendered MP4 with sound."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from helpers import INSTALLED_MODULE, ROOT
+
+bpy = pytest.importorskip("bpy", reason="needs the bpy wheel: run `make test`")
+
+pytestmark = pytest.mark.bpy
+
+
+@pytest.fixture
+def cli(ext):
+    return sys.modules[f"{INSTALLED_MODULE}.operators.cli"]
+
+
+def image_strips(scene):
+    compat = sys.modules[f"{INSTALLED_MODULE}.operators.compat"]
+    return [strip for strip in compat.all_strips(scene) if strip.type == "IMAGE"]
+
+
+def test_bake_command_adds_the_strip_and_saves_a_copy(cli, sound_scene, tmp_path, capsys):
+    scene, sound = sound_scene
+    target = tmp_path / "baked.blend"
+    code = cli.main(["bake", "--strip", sound.name, "--size", "96x54", "--save-as", str(target)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"frame {sound.frame_final_duration}/{sound.frame_final_duration}" in out
+    (image,) = image_strips(scene)
+    assert (image.frame_final_start, image.frame_final_duration) == (sound.frame_final_start, sound.frame_final_duration)
+    assert target.is_file()
+    # The saved file renders later with no Python: it holds the strip and finds its frames.
+    bpy.ops.wm.open_mainfile(filepath=str(target))
+    (reloaded,) = image_strips(bpy.context.scene)
+    first = Path(bpy.path.abspath(reloaded.directory)) / reloaded.elements[0].filename
+    assert first.is_file()
+
+
+@pytest.mark.parametrize(
+    "argv, code, expected",
+    [
+        (["bake", "--size", "big"], 2, "size must look like 1920x1080"),
+        (["bake", "--frobnicate"], 2, "unrecognized arguments: --frobnicate"),
+        ([], 2, "give a command"),
+        (["bake", "--strip", "Nope"], 1, "No strip named 'Nope'"),
+        (["bake", "--style", "no_such_style"], 1, "No style named 'no_such_style'"),
+        (["bake", "--scene", "Nope"], 1, "No scene named 'Nope'"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_a_non_zero_code(cli, sound_scene, capsys, argv, code, expected):
+    assert cli.main(argv) == code
+    captured = capsys.readouterr()
+    assert expected in captured.err
+    assert len(captured.err.strip().splitlines()) == 1, captured.err
+    assert image_strips(sound_scene[0]) == []
+
+
+def test_help_lists_the_bake_options(cli, capsys):
+    assert cli.main(["bake", "--help"]) == 0
+    out = capsys.readouterr().out
+    for option in ("--strip", "--style", "--output", "--size", "--save"):
+        assert option in out
+
+
+def test_command_is_registered_with_blender(ext):
+    """`blender --command neural_aesthetics` finds it: the handle exists until unregister."""
+    operators = sys.modules[f"{INSTALLED_MODULE}.operators"]
+    assert operators._cli_handle is not None
+
+
+def probe(path: Path):
+    """(video frames, video seconds, audio seconds or None) of a media file, read with FFmpeg's libraries."""
+    import av
+
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video))
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        video_s = float(video.duration * video.time_base) if video.duration else frames / float(video.average_rate)
+        audio_s = None
+        if container.streams.audio:
+            audio = container.streams.audio[0]
+            samples = sum(frame.samples for frame in container.decode(audio))
+            audio_s = samples / audio.sample_rate
+    return frames, video_s, audio_s
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bpy.app.version < (4, 4, 0), reason="bpy 4.2 wheels are built without audio: no sound strips")
+def test_demo_renders_an_mp4_whose_video_and_audio_match_the_sound_strip(tmp_path):
+    """The README's main job, as a user runs it (a fresh process, the built zip)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--out", str(tmp_path), "--seconds", "5"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    mp4 = tmp_path / "demo.mp4"
+    assert f"wrote {mp4}" in result.stdout
+    fps = Fraction(24)
+    strip_frames = int(result.stdout.split("demo: ")[1].split(" frames")[0])
+    frames, video_s, audio_s = probe(mp4)
+    assert frames == strip_frames == 5 * fps
+    assert audio_s is not None, "the MP4 has no audio stream"
+    assert abs(audio_s - float(strip_frames / fps)) <= 1 / float(fps) + 0.05  # AAC pads to 1024 samples
+
+
+@pytest.mark.slow
+def test_rendered_sequencer_video_has_one_frame_per_strip_frame(sound_scene, tmp_path):
+    scene, sound = sound_scene
+    bpy.ops.neural_aesthetics.add_visualizer_strip()
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import demo
+
+    mp4 = demo.render_video(scene, tmp_path / "render.mp4")
+    frames, _video_s, audio_s = probe(mp4)
+    assert frames == sound.frame_final_duration
+    if bpy.app.version >= (4, 4, 0):
+        assert audio_s == pytest.approx(sound.frame_final_duration / 24, abs=1 / 24 + 0.05)
