@@ -130,6 +130,34 @@ def _sigmoid_in_place(values: np.ndarray) -> None:
     values += 0.5
 
 
+def pixel_coordinates(
+    inputs: list[str],
+    width: int,
+    height: int,
+    zoom: float = 1.0,
+    rotation_rad: float = 0.0,
+    pixel_start: int = 0,
+    pixel_stop: int | None = None,
+) -> np.ndarray:
+    """The network's coordinate inputs for pixels ``[pixel_start, pixel_stop)`` in row order.
+
+    float32 of shape (n_pixels, len(inputs)), columns in ``inputs`` order; see the module
+    docstring for the coordinate system. Every backend renders from these.
+    """
+    pixel_stop = width * height if pixel_stop is None else pixel_stop
+    units_per_px = 2.0 / (min(width, height) * zoom)
+    pixel = np.arange(pixel_start, pixel_stop)
+    row = pixel // width
+    screen_x = ((pixel - row * width) + 0.5 - width / 2) * units_per_px
+    screen_y = (height / 2 - (row + 0.5)) * units_per_px
+    cos_r, sin_r = math.cos(rotation_rad), math.sin(rotation_rad)
+    # Rotating the image by +angle samples the pattern at coordinates rotated by -angle.
+    x = (cos_r * screen_x + sin_r * screen_y).astype(np.float32)
+    y = (cos_r * screen_y - sin_r * screen_x).astype(np.float32)
+    columns = {"x": x, "y": y, "r": np.hypot(x, y)}
+    return np.stack([columns[name] for name in inputs], axis=1)
+
+
 class CPPN:
     """A CPPN ready to render: weights checked against the architecture, laid out for numpy."""
 
@@ -193,32 +221,18 @@ class CPPN:
 
         # The latent's contribution to the first layer is the same for every pixel.
         first_bias = self._first_bias + latent @ self._first_latent
-        units_per_px = 2.0 / (min(width, height) * zoom)
-        column_x = ((np.arange(width) + 0.5 - width / 2) * units_per_px).astype(np.float32)
-        row_y = ((height / 2 - (np.arange(height) + 0.5)) * units_per_px).astype(np.float32)
-        cos_r, sin_r = np.float32(math.cos(rotation_rad)), np.float32(math.sin(rotation_rad))
-
         n_pixels = width * height
         tile = max(1, min(tile_pixels, n_pixels))
         hidden_width = self._first_bias.shape[0]
-        coordinates = np.empty((tile, len(self.inputs)), dtype=np.float32)
         current = np.empty((tile, hidden_width), dtype=np.float32)
         following = np.empty((tile, hidden_width), dtype=np.float32)
         rgb = np.empty((n_pixels, 3), dtype=np.float32)
         for start in range(0, n_pixels, tile):
             stop = min(start + tile, n_pixels)
             count = stop - start
-            pixel = np.arange(start, stop)
-            row = pixel // width
-            screen_x, screen_y = column_x[pixel - row * width], row_y[row]
-            # Rotating the image by +angle samples the pattern at coordinates rotated by -angle.
-            x = cos_r * screen_x + sin_r * screen_y
-            y = cos_r * screen_y - sin_r * screen_x
-            for column, name in enumerate(self.inputs):
-                coordinates[:count, column] = x if name == "x" else y if name == "y" else np.hypot(x, y)
-
+            coordinates = pixel_coordinates(self.inputs, width, height, zoom, rotation_rad, start, stop)
             layer_in, layer_out = current[:count], following[:count]
-            np.dot(coordinates[:count], self._first_coordinates, out=layer_in)
+            np.dot(coordinates, self._first_coordinates, out=layer_in)
             layer_in += first_bias
             _activate_in_place(layer_in, self.activation)
             for weight, bias in self._hidden:
