@@ -103,3 +103,15 @@ def bake_sequence(
         if progress is not None:
             progress(row + 1, total, f"Frame {row + 1}/{total}")
     return BakeResult(paths=paths, written=written, skipped=skipped)
+
+
+def remove_temporaries(out_dir, pid: int) -> int:
+    """Delete the temporary files a bake process ``pid`` left in ``out_dir`` (it was killed).
+
+    Returns how many were removed. Complete frames are never touched.
+    """
+    removed = 0
+    for temporary in Path(out_dir).glob(f".*.{pid}.tmp"):
+        temporary.unlink(missing_ok=True)
+        removed += 1
+    return removed

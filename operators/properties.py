@@ -48,7 +48,16 @@ class NeuralAestheticsSettings(bpy.types.PropertyGroup):
 class NeuralAestheticsJob(bpy.types.PropertyGroup):
     """State of the bake running in the background (not saved, not undone)."""
 
-    running: bpy.props.BoolProperty(default=False)
+    status: bpy.props.EnumProperty(
+        items=(
+            ("IDLE", "Idle", "No job has run yet"),
+            ("RUNNING", "Running", "A job is running"),
+            ("DONE", "Done", "The last job finished"),
+            ("FAILED", "Failed", "The last job failed: see the message"),
+            ("CANCELLED", "Cancelled", "The last job was cancelled"),
+        ),
+        default="IDLE",
+    )
     progress: bpy.props.FloatProperty(min=0.0, max=1.0, default=0.0, subtype="FACTOR")
     message: bpy.props.StringProperty(default="")
 

@@ -33,11 +33,13 @@ class _VisualizerPanel:
         sub.prop(settings, "resolution_x")
         sub.prop(settings, "resolution_y")
 
-        if job.running:
+        if job.status == "RUNNING":
             layout.progress(factor=job.progress, type="BAR", text=job.message or "Baking")
             layout.label(text="Press Esc to cancel", icon="INFO")
-        else:
-            layout.operator(AddVisualizer.bl_idname, icon="SEQ_STRIP_DUPLICATE")
+            return
+        layout.operator(AddVisualizer.bl_idname, icon="SEQ_STRIP_DUPLICATE")
+        if job.status == "FAILED":
+            layout.label(text=job.message, icon="ERROR")
 
 
 class NEURAL_AESTHETICS_PT_sequencer(_VisualizerPanel, bpy.types.Panel):

@@ -1,0 +1,125 @@
+"""A worker process for long jobs, speaking one JSON object per line.
+
+Blender starts ``python <this file>`` (its own Python, ``sys.executable``) so that heavy
+work never blocks the UI and a crash cannot take Blender down. The protocol:
+
+- stdin, first line: the job, ``{"kind": "bake", "request": {...}}``; any later line
+  ``cancel`` (or stdin closing, e.g. Blender quit) cancels it within one unit of work.
+- stdout, one JSON object per line, ``type`` one of:
+  ``progress`` (``done``, ``total``, ``message``), ``result`` (job-specific fields),
+  ``error`` (``message``: one line for the user; ``user``: True for a problem the user
+  can fix, False for a bug, then ``detail`` holds the traceback), ``cancelled``.
+
+Exactly one of ``result``, ``error`` or ``cancelled`` ends a job, then the process exits.
+``NA_SYS_PATH`` (a JSON list) gives the worker the parent's module search path, so it
+imports numpy and the extension's wheels exactly as Blender does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import threading
+import traceback
+import types
+from pathlib import Path
+
+PACKAGE_ALIAS = "neural_aesthetics_worker"
+
+
+def _message(kind: str, **fields) -> None:
+    sys.stdout.write(json.dumps({"type": kind, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def encode_bake_request(request) -> dict:
+    """A ``visualizer.BakeRequest`` as JSON-ready plain values."""
+    return json.loads(json.dumps(dataclasses.asdict(request), default=str))
+
+
+def decode_bake_request(fields: dict):
+    """The ``visualizer.BakeRequest`` that ``encode_bake_request`` encoded."""
+    from .timing import Timing
+    from .visualizer import BakeRequest
+
+    values = dict(fields)
+    values["timing"] = Timing(**values["timing"])
+    for name in ("audio_path", "style_path", "out_dir"):
+        values[name] = Path(values[name])
+    return BakeRequest(**values)
+
+
+def decode_bake_result(fields: dict):
+    """The ``visualizer.VisualizerBake`` a worker's ``result`` message describes."""
+    from .visualizer import VisualizerBake
+
+    return VisualizerBake(
+        paths=[Path(path) for path in fields["paths"]], frame_first=fields["frame_first"],
+        written=fields["written"], skipped=fields["skipped"], record=fields["record"],
+    )
+
+
+def _run_bake(request_fields: dict, progress, cancel) -> dict:
+    from .visualizer import bake_visualizer
+
+    result = bake_visualizer(decode_bake_request(request_fields), progress, cancel)
+    return json.loads(json.dumps(dataclasses.asdict(result), default=str))
+
+
+JOBS = {"bake": _run_bake}
+
+
+def _watch_stdin(cancel) -> None:
+    """Cancel the job on a ``cancel`` line or when the parent closes stdin."""
+    for line in sys.stdin:
+        if line.strip() == "cancel":
+            break
+    cancel.cancel()
+
+
+def serve() -> int:
+    """Run the one job described on stdin; report on stdout. Returns the exit code."""
+    from .errors import UserError
+    from .jobs import CancelToken, Cancelled
+
+    try:
+        job = json.loads(sys.stdin.readline())
+        run = JOBS[job["kind"]]
+    except (ValueError, KeyError, TypeError) as error:
+        _message("error", message=f"The worker got an unreadable job ({error})", user=False, detail="")
+        return 2
+    cancel = CancelToken()
+    threading.Thread(target=_watch_stdin, args=(cancel,), daemon=True).start()
+
+    def progress(done: int, total: int, message: str) -> None:
+        _message("progress", done=done, total=total, message=message)
+
+    try:
+        _message("result", **run(job.get("request", {}), progress, cancel))
+    except Cancelled:
+        _message("cancelled")
+    except UserError as error:
+        _message("error", message=str(error), user=True, detail="")
+        return 1
+    except Exception as error:  # a bug: the parent shows one line, the log keeps the trace
+        _message("error", message=f"{type(error).__name__}: {error}", user=False, detail=traceback.format_exc())
+        return 1
+    return 0
+
+
+def _bootstrap() -> int:
+    """Started as a script: import ``core`` as a package without Blender, then serve."""
+    extra = json.loads(os.environ.get("NA_SYS_PATH", "[]"))
+    sys.path[:0] = [entry for entry in extra if entry not in sys.path]
+    package_root = Path(__file__).resolve().parents[1]
+    package = types.ModuleType(PACKAGE_ALIAS)
+    package.__path__ = [str(package_root)]  # the extension root, without running its __init__
+    sys.modules[PACKAGE_ALIAS] = package
+    worker = __import__(f"{PACKAGE_ALIAS}.core.worker", fromlist=["serve"])
+    return worker.serve()
+
+
+if __name__ == "__main__":
+    sys.exit(_bootstrap())

@@ -1,0 +1,131 @@
+"""Long jobs in a worker process (``core/worker.py``), watched from Blender's main thread.
+
+``BackgroundJob`` starts Blender's own Python on the worker script, sends it the job and
+collects its progress lines from a reader thread; ``poll()`` returns what arrived, without
+ever blocking the UI. A worker that dies without a final word (killed, crashed, out of
+memory) is reported as failed at the next poll, with its last stderr line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+WORKER_SCRIPT = Path(__file__).resolve().parents[1] / "core" / "worker.py"
+
+
+@dataclass
+class JobState:
+    """What the UI shows about a job: updated by ``BackgroundJob.poll``.
+
+    ``status`` is one of ``running``, ``done``, ``failed``, ``cancelled``.
+    """
+
+    status: str = "running"
+    done: int = 0
+    total: int = 0
+    message: str = "Starting"
+    result: dict = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        """Progress in 0..1."""
+        return self.done / self.total if self.total else 0.0
+
+
+class BackgroundJob:
+    """One job running in a worker process.
+
+    Args:
+        kind: the worker's job name (``"bake"``).
+        request: the job's plain-value request (JSON-ready).
+        on_failure: called once with the worker's process id when it dies without a
+            final word, to clean up what it may have left (e.g. temporary files).
+    """
+
+    def __init__(self, kind: str, request: dict, on_failure=None):
+        env = dict(os.environ, NA_SYS_PATH=json.dumps([p for p in sys.path if p]), PYTHONUNBUFFERED="1")
+        self._process = subprocess.Popen(
+            [sys.executable, str(WORKER_SCRIPT)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, encoding="utf-8", env=env,
+        )
+        self._events: queue.Queue = queue.Queue()
+        self._stderr_tail: list[str] = []
+        self._on_failure = on_failure
+        self.state = JobState()
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._send(json.dumps({"kind": kind, "request": request}))
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def _send(self, line: str) -> None:
+        try:
+            self._process.stdin.write(line + "\n")
+            self._process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # the worker is gone; poll() reports how it ended
+
+    def _read_stdout(self) -> None:
+        for line in self._process.stdout:
+            try:
+                self._events.put(json.loads(line))
+            except ValueError:
+                self._stderr_tail = (self._stderr_tail + [line.strip()])[-5:]
+        self._events.put(None)  # end of output
+
+    def _read_stderr(self) -> None:
+        for line in self._process.stderr:
+            if line.strip():
+                self._stderr_tail = (self._stderr_tail + [line.strip()])[-5:]
+
+    def cancel(self) -> None:
+        """Ask the worker to stop after its current unit of work."""
+        self._send("cancel")
+
+    def poll(self) -> JobState:
+        """Apply every message that arrived; never blocks. Returns the updated state."""
+        state = self.state
+        while state.status == "running":
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if event is None:
+                self._process.wait()
+                self._fail(f"The worker stopped unexpectedly (exit code {self._process.returncode})"
+                           + (f": {self._stderr_tail[-1]}" if self._stderr_tail else ""))
+            elif event["type"] == "progress":
+                state.done, state.total, state.message = event["done"], event["total"], event["message"]
+            elif event["type"] == "result":
+                state.status, state.result, state.message = "done", event, "Done"
+            elif event["type"] == "cancelled":
+                state.status, state.message = "cancelled", "Cancelled"
+            elif event["type"] == "error":
+                state.status, state.message = "failed", event["message"]
+        return state
+
+    def _fail(self, message: str) -> None:
+        self.state.status, self.state.message = "failed", message
+        if self._on_failure is not None:
+            self._on_failure(self._process.pid)
+
+    def wait(self, timeout_s: float | None = None) -> JobState:
+        """Block until the job ends (scripts and tests; the UI polls instead)."""
+        self._process.wait(timeout=timeout_s)
+        while self.poll().status == "running":
+            threading.Event().wait(0.01)
+        return self.state
+
+    def kill(self) -> None:
+        """End the worker at once (Blender is quitting)."""
+        self._process.kill()

@@ -1,0 +1,100 @@
+"""Long jobs in a worker process: progress, cancel, and a worker that dies under the UI."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import INSTALLED_MODULE
+
+bpy = pytest.importorskip("bpy", reason="needs the bpy wheel: run `make test`")
+
+pytestmark = pytest.mark.bpy
+
+
+def installed(name: str):
+    return sys.modules[f"{INSTALLED_MODULE}.{name}"]
+
+
+@pytest.fixture
+def bake_request(sound_scene):
+    """A bake of the whole test strip at 400x225: slow enough (seconds) to interrupt."""
+    scene, strip = sound_scene
+    request = installed("operators.strips").bake_request(scene, strip, scene.neural_aesthetics)
+    return dataclasses.replace(request, width=400, height=225)
+
+
+def start(request):
+    jobs, worker, bake = installed("operators.jobs"), installed("core.worker"), installed("core.bake")
+    return jobs.BackgroundJob(
+        "bake", worker.encode_bake_request(request),
+        on_failure=lambda pid: bake.remove_temporaries(request.out_dir, pid),
+    )
+
+
+def wait_for_frames(out_dir: Path, count: int, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(list(out_dir.glob("*.png"))) < count:
+        assert time.monotonic() < deadline, "the worker wrote no frames"
+        time.sleep(0.02)
+
+
+def assert_only_whole_frames(out_dir: Path) -> None:
+    from PIL import Image
+
+    assert not [p.name for p in out_dir.iterdir() if p.name.startswith(".") and p.suffix == ".tmp"]
+    for frame in out_dir.glob("*.png"):
+        with Image.open(frame) as image:
+            image.load()  # raises on a truncated file
+
+
+def test_worker_bakes_the_same_frames_as_the_blocking_bake(bake_request):
+    job = start(bake_request)
+    seen = []
+    while job.poll().status == "running":
+        seen.append(job.state.done)
+        time.sleep(0.05)
+    assert job.state.status == "done", job.state.message
+    result = installed("core.worker").decode_bake_result(job.state.result)
+    n = bake_request.timing.n_frames
+    assert len(result.paths) == n and result.written == n
+    assert max(seen) > 0 and job.state.done == n, "progress arrived while it ran"
+    again = installed("core.visualizer").bake_visualizer(bake_request)
+    assert (again.written, again.skipped) == (0, n), "the blocking bake recognises the worker's frames as its own"
+
+
+def test_a_killed_worker_is_reported_failed_within_two_seconds_and_leaves_no_partial_frames(bake_request):
+    job = start(bake_request)
+    wait_for_frames(bake_request.out_dir, 3)
+    job.kill()
+    killed_at = time.monotonic()
+    while job.poll().status == "running":
+        assert time.monotonic() - killed_at < 2.0, "no failure reported within 2 s"
+        time.sleep(0.05)
+    assert job.state.status == "failed"
+    assert "stopped unexpectedly" in job.state.message and "\n" not in job.state.message
+    assert_only_whole_frames(bake_request.out_dir)
+
+
+def test_cancel_stops_within_a_frame_and_keeps_whole_frames(bake_request):
+    job = start(bake_request)
+    wait_for_frames(bake_request.out_dir, 2)
+    job.cancel()
+    cancelled_at = time.monotonic()
+    while job.poll().status == "running":
+        assert time.monotonic() - cancelled_at < 5.0
+        time.sleep(0.02)
+    assert job.state.status == "cancelled"
+    done = len(list(bake_request.out_dir.glob("*.png")))
+    assert 2 <= done < bake_request.timing.n_frames
+    assert_only_whole_frames(bake_request.out_dir)
+
+
+def test_a_users_mistake_in_the_worker_comes_back_as_one_line(bake_request, tmp_path):
+    missing = dataclasses.replace(bake_request, audio_path=tmp_path / "gone.wav")
+    state = start(missing).wait(timeout_s=60)
+    assert state.status == "failed"
+    assert state.message.startswith("Sound file not found") and "\n" not in state.message
