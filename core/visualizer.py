@@ -67,7 +67,7 @@ class VisualizerBake:
     record: dict = field(default_factory=dict)
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
     """SHA-256 of a file's bytes, hex."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
@@ -138,8 +138,8 @@ def bake_visualizer(
     indices = [timing.content_index(frame) for frame in timing.frames()]
 
     key = {
-        "audio_sha256": _file_digest(Path(request.audio_path)),
-        "style_sha256": _file_digest(Path(loaded_style.path)),
+        "audio_sha256": file_digest(Path(request.audio_path)),
+        "style_sha256": file_digest(Path(loaded_style.path)),
         "fps": timing.fps,
         "origin_fraction": round(timing.origin_frame - zero, 6),
         "size": [request.width, request.height],

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import bpy
 
-from . import cli, properties, visualizer
+from . import cli, properties, resync, styles, visualizer, wiring
+
+# Every module with operator classes, each listing them in its CLASSES.
+OPERATOR_MODULES = (visualizer, resync, wiring)
 
 _cli_handle = None
 
 
+def _classes() -> list:
+    return [cls for module in OPERATOR_MODULES for cls in module.CLASSES]
+
+
 def register() -> None:
     global _cli_handle
+    styles.register()
     properties.register()
-    for cls in visualizer.CLASSES:
+    for cls in _classes():
         bpy.utils.register_class(cls)
     _cli_handle = bpy.utils.register_cli_command(cli.COMMAND, cli.main)
 
@@ -22,6 +30,7 @@ def unregister() -> None:
     if _cli_handle is not None:
         bpy.utils.unregister_cli_command(_cli_handle)
         _cli_handle = None
-    for cls in reversed(visualizer.CLASSES):
+    for cls in reversed(_classes()):
         bpy.utils.unregister_class(cls)
     properties.unregister()
+    styles.unregister()

@@ -68,3 +68,50 @@ def set_video_output(scene, filepath: str) -> None:
 def sound_offset_s(strip) -> float:
     """Seconds of the sound file skipped at the strip's content start (4.2 has no such offset)."""
     return float(getattr(strip, "sound_offset", 0.0))
+
+
+def ensure_material_nodes(material) -> None:
+    """Give ``material`` a node tree (5.0 materials always have one; 4.2 needs use_nodes)."""
+    if material.node_tree is None:
+        material.use_nodes = True
+
+
+def compositor_tree(scene):
+    """The scene's compositor node tree, created if missing, and the input socket its
+    final image goes into (4.2: the Composite node; 5.0: the group output)."""
+    if hasattr(scene, "compositing_node_group"):
+        tree = scene.compositing_node_group
+        if tree is None:
+            tree = bpy.data.node_groups.new(f"{scene.name} Compositing", "CompositorNodeTree")
+            tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+            scene.compositing_node_group = tree
+        output = next((n for n in tree.nodes if n.bl_idname == "NodeGroupOutput"), None)
+        if output is None:
+            output = tree.nodes.new("NodeGroupOutput")
+        if not tree.interface.items_tree:
+            tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+        return tree, output.inputs[0]
+    scene.use_nodes = True
+    tree = scene.node_tree
+    output = next((n for n in tree.nodes if n.bl_idname == "CompositorNodeComposite"), None)
+    if output is None:
+        output = tree.nodes.new("CompositorNodeComposite")
+    return tree, output.inputs["Image"]
+
+
+def new_compositor_mix(tree, blend_type: str, factor: float):
+    """A colour-mix node in the compositor: returns (node, factor, background, foreground, result)
+    sockets. 4.2 has MixRGB; 5.0 uses the shared Mix node in RGBA mode."""
+    if hasattr(bpy.types, "CompositorNodeMixRGB"):
+        node = tree.nodes.new("CompositorNodeMixRGB")
+        node.blend_type = blend_type
+        sockets = node.inputs[0], node.inputs[1], node.inputs[2], node.outputs[0]
+    else:
+        node = tree.nodes.new("ShaderNodeMix")
+        node.data_type = "RGBA"
+        node.blend_type = blend_type
+        by_id = {socket.identifier: socket for socket in node.inputs}
+        result = next(s for s in node.outputs if s.identifier == "Result_Color")
+        sockets = by_id["Factor_Float"], by_id["A_Color"], by_id["B_Color"], result
+    sockets[0].default_value = factor
+    return (node, *sockets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import bpy
@@ -143,5 +144,53 @@ def add_image_strip(scene, sound_strip, result: VisualizerBake):
     strip = compat.new_image_strip(
         scene, f"{sound_strip.name} Visualizer", paths, channel=channel, frame_start=result.frame_first
     )
-    strip[STRIP_TAG] = {"sound_strip": sound_strip.name, "style": result.record.get("style", "")}
+    strip[STRIP_TAG] = {
+        "sound_strip": sound_strip.name,
+        "style": result.record.get("style", ""),
+        "frames_dir": str(result.paths[0].parent),
+        "key": json.dumps(result.record.get("key", {}), sort_keys=True),
+    }
     return strip
+
+
+def visualizer_strips(scene) -> list:
+    """Image strips made by Add Visualizer Strip, in timeline order."""
+    found = [s for s in compat.all_strips(scene) if s.type == "IMAGE" and STRIP_TAG in s]
+    return sorted(found, key=lambda s: (s.frame_final_start, s.channel))
+
+
+def visualizer_strip(scene):
+    """The visualizer strip to use: the active strip if it is one, else the scene's only one."""
+    editor = scene.sequence_editor
+    active = editor.active_strip if editor is not None else None
+    if active is not None and active.type == "IMAGE" and STRIP_TAG in active:
+        return active
+    found = visualizer_strips(scene)
+    return found[0] if len(found) == 1 else None
+
+
+def visualizer_strip_problem(scene) -> str | None:
+    """Why no visualizer strip can be chosen, as a sentence with the fix; None if one can."""
+    if visualizer_strip(scene) is not None:
+        return None
+    if not visualizer_strips(scene):
+        return "No visualizer yet: select a sound strip and click Add Visualizer Strip first"
+    return "Several visualizer strips: click the one to use in the Sequencer"
+
+
+def sound_strip_of(scene, visualizer):
+    """The sound strip a visualizer strip was baked from, or None if it is gone."""
+    name = visualizer[STRIP_TAG].get("sound_strip", "")
+    return next((s for s in compat.all_strips(scene) if s.name == name and s.type == "SOUND"), None)
+
+
+def out_of_sync(scene, visualizer) -> str | None:
+    """Why a visualizer no longer lines up with its sound strip; None when it does."""
+    sound = sound_strip_of(scene, visualizer)
+    if sound is None:
+        return f"Its sound strip '{visualizer[STRIP_TAG].get('sound_strip', '')}' is gone"
+    if visualizer.frame_final_start != sound.frame_final_start:
+        return f"The sound strip moved by {sound.frame_final_start - visualizer.frame_final_start:+d} frames"
+    if visualizer.frame_final_duration != sound.frame_final_duration:
+        return "The sound strip was trimmed or extended"
+    return None

@@ -13,7 +13,33 @@ BUNDLED_DIR = Path(__file__).resolve().parents[1] / "styles"
 _ADDON_PACKAGE = __package__.rpartition(".")[0]
 
 # Blender keeps only pointers to enum item strings: hold them here for as long as they show.
-_enum_items_cache: list[tuple[str, str, str]] = []
+_enum_items_cache: list[tuple[str, str, str, int, int]] = []
+_thumbnails = None  # bpy.utils.previews collection, one icon per style thumbnail
+
+
+def register() -> None:
+    global _thumbnails
+    import bpy.utils.previews
+
+    _thumbnails = bpy.utils.previews.new()
+
+
+def unregister() -> None:
+    global _thumbnails
+    import bpy.utils.previews
+
+    bpy.utils.previews.remove(_thumbnails)
+    _thumbnails = None
+
+
+def thumbnail_icon(info: style_io.StyleInfo) -> int:
+    """Icon id of a style's thumbnail for menus and the style browser (0: none)."""
+    if _thumbnails is None or info.thumbnail_path is None:
+        return 0
+    key = str(info.thumbnail_path)
+    if key not in _thumbnails:
+        _thumbnails.load(key, key, "IMAGE")
+    return _thumbnails[key].icon_id
 
 
 def user_dir() -> Path | None:
@@ -33,11 +59,14 @@ def available() -> list[style_io.StyleInfo]:
     return style_io.list_styles(folders)
 
 
-def enum_items() -> list[tuple[str, str, str]]:
-    """Items for the Style menu: (identifier = style name, label, description)."""
-    _enum_items_cache[:] = [(info.name, info.name.replace("_", " ").title(), info.label) for info in available()]
+def enum_items() -> list[tuple[str, str, str, int, int]]:
+    """Items for the Style menu: (style name, title, description, thumbnail icon, index)."""
+    _enum_items_cache[:] = [
+        (info.name, info.name.replace("_", " ").title(), info.label, thumbnail_icon(info), index)
+        for index, info in enumerate(available())
+    ]
     if not _enum_items_cache:
-        _enum_items_cache.append(("NONE", "No styles found", "Reinstall the extension: its styles folder is empty"))
+        _enum_items_cache.append(("NONE", "No styles found", "Reinstall the extension: its styles folder is empty", 0, 0))
     return _enum_items_cache
 
 

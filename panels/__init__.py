@@ -1,58 +1,101 @@
-"""Sidebar tabs in the Sequencer and the 3D Viewport. Drawing only: no logic here."""
+"""Sidebar tabs in the Sequencer and the 3D Viewport. Drawing only: no logic here.
+
+The same panels appear in both editors (the "Neural" tab): a parent panel with the
+running job, and sub-panels Style, Bake and Use.
+"""
 
 from __future__ import annotations
 
 import bpy
 
+from ..operators import strips
+from ..operators.resync import NEURAL_AESTHETICS_OT_resync as Resync
 from ..operators.visualizer import NEURAL_AESTHETICS_OT_add_visualizer_strip as AddVisualizer
+from ..operators.wiring import NEURAL_AESTHETICS_OT_add_to_compositor as AddToCompositor
+from ..operators.wiring import NEURAL_AESTHETICS_OT_apply_to_material as ApplyToMaterial
 
 CATEGORY = "Neural"
+SPACES = {"SEQUENCE_EDITOR": "sequencer", "VIEW_3D": "view3d"}
 
 
-class _VisualizerPanel:
-    bl_region_type = "UI"
-    bl_category = CATEGORY
-    bl_label = "Neural Aesthetics"
-
-    def draw(self, context):
-        layout = self.layout
-        layout.use_property_split = True
-        layout.use_property_decorate = False
-        settings = context.scene.neural_aesthetics
-        job = context.window_manager.neural_aesthetics_job
-
-        layout.prop(settings, "style")
-        layout.prop(settings, "seed")
-        layout.prop(settings, "strength", slider=True)
-
-        column = layout.column(heading="Bake")
-        column.prop(settings, "output_dir")
-        column.prop(settings, "use_scene_resolution")
-        sub = column.column(align=True)
-        sub.active = not settings.use_scene_resolution
-        sub.prop(settings, "resolution_x")
-        sub.prop(settings, "resolution_y")
-
-        if job.status == "RUNNING":
-            layout.progress(factor=job.progress, type="BAR", text=job.message or "Baking")
-            layout.label(text="Press Esc to cancel", icon="INFO")
-            return
-        layout.operator(AddVisualizer.bl_idname, icon="SEQ_STRIP_DUPLICATE")
-        if job.status == "FAILED":
-            layout.label(text=job.message, icon="ERROR")
+def _split(layout):
+    layout.use_property_split = True
+    layout.use_property_decorate = False
+    return layout
 
 
-class NEURAL_AESTHETICS_PT_sequencer(_VisualizerPanel, bpy.types.Panel):
-    bl_space_type = "SEQUENCE_EDITOR"
-    bl_idname = "NEURAL_AESTHETICS_PT_sequencer"
+def draw_main(panel, context):
+    job = context.window_manager.neural_aesthetics_job
+    layout = panel.layout
+    if job.status == "RUNNING":
+        layout.progress(factor=job.progress, type="BAR", text=job.message or "Working")
+        layout.label(text="Press Esc to cancel", icon="INFO")
+    elif job.status == "FAILED":
+        layout.label(text=job.message, icon="ERROR")
+    elif job.status == "CANCELLED":
+        layout.label(text="Cancelled: finished frames are kept", icon="CANCEL")
 
 
-class NEURAL_AESTHETICS_PT_view3d(_VisualizerPanel, bpy.types.Panel):
-    bl_space_type = "VIEW_3D"
-    bl_idname = "NEURAL_AESTHETICS_PT_view3d"
+def draw_style(panel, context):
+    settings = context.scene.neural_aesthetics
+    layout = panel.layout
+    layout.template_icon_view(settings, "style", show_labels=True, scale=6.0, scale_popup=5.0)
+    _split(layout).prop(settings, "style", text="Style")
 
 
-CLASSES = (NEURAL_AESTHETICS_PT_sequencer, NEURAL_AESTHETICS_PT_view3d)
+def draw_bake(panel, context):
+    settings = context.scene.neural_aesthetics
+    layout = _split(panel.layout)
+    layout.prop(settings, "seed")
+    layout.prop(settings, "strength", slider=True)
+    layout.prop(settings, "output_dir")
+    layout.prop(settings, "use_scene_resolution")
+    sub = layout.column(align=True)
+    sub.active = not settings.use_scene_resolution
+    sub.prop(settings, "resolution_x")
+    sub.prop(settings, "resolution_y")
+    panel.layout.operator(AddVisualizer.bl_idname, icon="SEQ_STRIP_DUPLICATE")
+
+
+def draw_use(panel, context):
+    layout = panel.layout
+    visualizer = strips.visualizer_strip(context.scene)
+    if visualizer is not None:
+        reason = strips.out_of_sync(context.scene, visualizer)
+        box = layout.box()
+        if reason is None:
+            box.label(text=f"'{visualizer.name}' is in sync", icon="CHECKMARK")
+        else:
+            box.label(text=f"Out of sync: {reason}", icon="ERROR")
+            row = box.row(align=True)
+            row.operator(Resync.bl_idname, text="Re-sync", icon="FILE_REFRESH").rebake = False
+            row.operator(Resync.bl_idname, text="Re-bake", icon="RENDER_ANIMATION").rebake = True
+    layout.operator(ApplyToMaterial.bl_idname, icon="MATERIAL")
+    layout.operator(AddToCompositor.bl_idname, icon="NODE_COMPOSITING")
+
+
+def _panel_classes() -> list:
+    classes = []
+    for space, short in SPACES.items():
+        parent_id = f"NEURAL_AESTHETICS_PT_{short}"
+        specs = [
+            (parent_id, "Neural Aesthetics", None, draw_main),
+            (f"{parent_id}_style", "Style", parent_id, draw_style),
+            (f"{parent_id}_bake", "Bake", parent_id, draw_bake),
+            (f"{parent_id}_use", "Use", parent_id, draw_use),
+        ]
+        for idname, label, parent, draw in specs:
+            attributes = {
+                "bl_idname": idname, "bl_label": label, "bl_space_type": space,
+                "bl_region_type": "UI", "bl_category": CATEGORY, "draw": draw,
+            }
+            if parent:
+                attributes["bl_parent_id"] = parent
+            classes.append(type(idname, (bpy.types.Panel,), attributes))
+    return classes
+
+
+CLASSES = _panel_classes()
 
 
 def register() -> None:

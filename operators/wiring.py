@@ -1,0 +1,150 @@
+"""Use a baked visualizer beyond the Sequencer: as a material texture or a compositor overlay.
+
+Both read the frames of a visualizer strip (made by Add Visualizer Strip) as an image
+sequence that plays in step with the strip: scene frame ``strip.frame_final_start`` shows
+its first frame.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+
+from ..core.errors import UserError
+from . import compat, strips
+
+MATERIAL_NAME = "Neural Aesthetics"
+
+
+def sequence_image(strip):
+    """An image datablock playing the strip's frames as a sequence (shared by all users)."""
+    directory = Path(bpy.path.abspath(strip.directory))
+    first = directory / strip.elements[0].filename
+    if not first.is_file():
+        raise UserError(f"The frames of '{strip.name}' are missing ({first}): bake the visualizer again")
+    filepath = bpy.path.relpath(str(first)) if bpy.data.filepath else str(first)
+    for image in bpy.data.images:
+        if image.source == "SEQUENCE" and bpy.path.abspath(image.filepath) == str(first):
+            return image
+    image = bpy.data.images.load(str(first), check_existing=False)
+    image.filepath = filepath
+    image.source = "SEQUENCE"
+    image.name = strip.name
+    return image
+
+
+def play_in_step(image_user_or_node, strip) -> None:
+    """Make an image user (or compositor Image node) show frame k of the strip at its frame k.
+
+    Blender shows file number ``frame - frame_start + 1 + frame_offset``; the strip's
+    first file is number ``first_number`` (its content index).
+    """
+    first_number = int(Path(strip.elements[0].filename).stem)
+    image_user_or_node.frame_duration = len(strip.elements)
+    image_user_or_node.frame_start = strip.frame_final_start
+    image_user_or_node.frame_offset = first_number - 1
+    image_user_or_node.use_auto_refresh = True
+
+
+class _NeedsVisualizerStrip:
+    @classmethod
+    def poll(cls, context):
+        problem = strips.visualizer_strip_problem(context.scene)
+        if problem:
+            cls.poll_message_set(problem)
+            return False
+        return True
+
+
+class NEURAL_AESTHETICS_OT_apply_to_material(_NeedsVisualizerStrip, bpy.types.Operator):
+    """Show the visualizer on the active object: an image-sequence texture wired to emission"""
+
+    bl_idname = "neural_aesthetics.apply_to_material"
+    bl_label = "Apply to Material"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        obj = context.active_object
+        if obj is None or obj.type not in {"MESH", "CURVE", "SURFACE", "META", "FONT"}:
+            cls.poll_message_set("Select an object that can have a material (e.g. a mesh) first")
+            return False
+        return super().poll(context)
+
+    def execute(self, context):
+        obj = context.active_object
+        strip = strips.visualizer_strip(context.scene)
+        try:
+            image = sequence_image(strip)
+        except UserError as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        material = obj.active_material
+        if material is None:
+            material = bpy.data.materials.new(MATERIAL_NAME)
+            obj.data.materials.append(material)
+            obj.active_material_index = len(obj.material_slots) - 1
+        compat.ensure_material_nodes(material)
+        nodes, links = material.node_tree.nodes, material.node_tree.links
+        shader = next((n for n in nodes if n.bl_idname == "ShaderNodeBsdfPrincipled"), None)
+        if shader is None:
+            shader = nodes.new("ShaderNodeBsdfPrincipled")
+            output = next((n for n in nodes if n.bl_idname == "ShaderNodeOutputMaterial"), None)
+            output = output or nodes.new("ShaderNodeOutputMaterial")
+            links.new(shader.outputs[0], output.inputs["Surface"])
+        texture = nodes.new("ShaderNodeTexImage")
+        texture.label = f"Visualizer: {strip.name}"
+        texture.image = image
+        texture.location = (shader.location.x - 400, shader.location.y)
+        play_in_step(texture.image_user, strip)
+        emission = shader.inputs["Emission Color"] if "Emission Color" in shader.inputs else shader.inputs["Emission"]
+        links.new(texture.outputs["Color"], emission)
+        shader.inputs["Emission Strength"].default_value = 1.0
+        self.report({"INFO"}, f"'{material.name}' on '{obj.name}' now glows with '{strip.name}'")
+        return {"FINISHED"}
+
+
+class NEURAL_AESTHETICS_OT_add_to_compositor(_NeedsVisualizerStrip, bpy.types.Operator):
+    """Mix the visualizer over the render in the compositor (Screen blend)"""
+
+    bl_idname = "neural_aesthetics.add_to_compositor"
+    bl_label = "Add to Compositor"
+    bl_options = {"REGISTER", "UNDO"}
+
+    factor: bpy.props.FloatProperty(name="Factor", description="How much of the visualizer shows", default=1.0,
+                                    min=0.0, max=1.0, subtype="FACTOR")
+    blend_type: bpy.props.EnumProperty(
+        name="Blend",
+        items=(("SCREEN", "Screen", "Brightens the render with the visualizer"),
+               ("ADD", "Add", "Adds the visualizer's light"),
+               ("MIX", "Mix", "Replaces the render by the factor")),
+        default="SCREEN",
+    )
+
+    def execute(self, context):
+        scene = context.scene
+        strip = strips.visualizer_strip(scene)
+        try:
+            image = sequence_image(strip)
+        except UserError as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        tree, final_input = compat.compositor_tree(scene)
+        if final_input.is_linked:
+            render = final_input.links[0].from_socket
+        else:
+            render = tree.nodes.new("CompositorNodeRLayers").outputs["Image"]
+        image_node = tree.nodes.new("CompositorNodeImage")
+        image_node.image = image
+        image_node.label = f"Visualizer: {strip.name}"
+        play_in_step(image_node, strip)
+        _mix, _factor, background, foreground, result = compat.new_compositor_mix(tree, self.blend_type, self.factor)
+        tree.links.new(render, background)
+        tree.links.new(image_node.outputs["Image"], foreground)
+        tree.links.new(result, final_input)
+        self.report({"INFO"}, f"The compositor now mixes '{strip.name}' over the render")
+        return {"FINISHED"}
+
+
+CLASSES = (NEURAL_AESTHETICS_OT_apply_to_material, NEURAL_AESTHETICS_OT_add_to_compositor)
