@@ -36,7 +36,7 @@ def reusable_frames(scene, visualizer, sound) -> tuple[list[Path], str | None]:
     return paths, None
 
 
-class NEURAL_AESTHETICS_OT_resync(bpy.types.Operator):
+class NEURAL_AESTHETICS_OT_resync(strips.NeedsVisualizerStrip, bpy.types.Operator):
     """Line the visualizer strip up with its sound strip again, reusing its frames when the music is the same"""
 
     bl_idname = "neural_aesthetics.resync"
@@ -48,14 +48,6 @@ class NEURAL_AESTHETICS_OT_resync(bpy.types.Operator):
         description="When the baked frames no longer fit (the music changed), bake the visualizer again",
         default=False,
     )
-
-    @classmethod
-    def poll(cls, context):
-        problem = strips.visualizer_strip_problem(context.scene)
-        if problem:
-            cls.poll_message_set(problem)
-            return False
-        return True
 
     def execute(self, context):
         scene = context.scene

@@ -178,6 +178,18 @@ def visualizer_strip_problem(scene) -> str | None:
     return "Several visualizer strips: click the one to use in the Sequencer"
 
 
+class NeedsVisualizerStrip:
+    """Operator mixin: enabled only when a visualizer strip can be chosen (poll says why not)."""
+
+    @classmethod
+    def poll(cls, context):
+        problem = visualizer_strip_problem(context.scene)
+        if problem:
+            cls.poll_message_set(problem)
+            return False
+        return True
+
+
 def sound_strip_of(scene, visualizer):
     """The sound strip a visualizer strip was baked from, or None if it is gone."""
     name = visualizer[STRIP_TAG].get("sound_strip", "")

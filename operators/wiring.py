@@ -47,17 +47,7 @@ def play_in_step(image_user_or_node, strip) -> None:
     image_user_or_node.use_auto_refresh = True
 
 
-class _NeedsVisualizerStrip:
-    @classmethod
-    def poll(cls, context):
-        problem = strips.visualizer_strip_problem(context.scene)
-        if problem:
-            cls.poll_message_set(problem)
-            return False
-        return True
-
-
-class NEURAL_AESTHETICS_OT_apply_to_material(_NeedsVisualizerStrip, bpy.types.Operator):
+class NEURAL_AESTHETICS_OT_apply_to_material(strips.NeedsVisualizerStrip, bpy.types.Operator):
     """Show the visualizer on the active object: an image-sequence texture wired to emission"""
 
     bl_idname = "neural_aesthetics.apply_to_material"
@@ -105,7 +95,7 @@ class NEURAL_AESTHETICS_OT_apply_to_material(_NeedsVisualizerStrip, bpy.types.Op
         return {"FINISHED"}
 
 
-class NEURAL_AESTHETICS_OT_add_to_compositor(_NeedsVisualizerStrip, bpy.types.Operator):
+class NEURAL_AESTHETICS_OT_add_to_compositor(strips.NeedsVisualizerStrip, bpy.types.Operator):
     """Mix the visualizer over the render in the compositor (Screen blend)"""
 
     bl_idname = "neural_aesthetics.add_to_compositor"
