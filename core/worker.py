@@ -68,7 +68,34 @@ def _run_bake(request_fields: dict, progress, cancel) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(result), default=str))
 
 
-JOBS = {"bake": _run_bake}
+def _run_install(request: dict, progress, cancel) -> dict:
+    """Install packages with pip into ``request["target"]``; each pip line is a log message."""
+    import subprocess
+
+    from . import deps
+    from .errors import UserError
+    from .jobs import Cancelled
+
+    target = Path(request["target"])
+    target.mkdir(parents=True, exist_ok=True)
+    command = deps.pip_command(sys.executable, target, request["flavour"],
+                               request.get("requirements") or deps.TRAINING_PACK)
+    pip = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    last = ""
+    for line in pip.stdout:
+        if cancel.cancelled:
+            pip.terminate()
+            pip.wait()
+            raise Cancelled("install cancelled")
+        if line.strip():
+            last = line.strip()
+            progress(0, 0, last)
+    if pip.wait() != 0:
+        raise UserError(f"Installing the training pack failed (pip exit code {pip.returncode}): {last}")
+    return {"target": str(target)}
+
+
+JOBS = {"bake": _run_bake, "install": _run_install}
 
 
 def _watch_stdin(cancel) -> None:

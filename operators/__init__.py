@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import bpy
 
-from . import cli, properties, resync, styles, visualizer, wiring
+from . import cli, preferences, properties, resync, styles, visualizer, wiring
 
 # Every module with operator classes, each listing them in its CLASSES.
-OPERATOR_MODULES = (visualizer, resync, wiring)
+OPERATOR_MODULES = (visualizer, resync, wiring, preferences)
 
 _cli_handle = None
 
@@ -18,6 +18,7 @@ def _classes() -> list:
 
 def register() -> None:
     global _cli_handle
+    preferences.register_paths()
     styles.register()
     properties.register()
     for cls in _classes():

@@ -14,20 +14,16 @@ from ..core.errors import UserError
 from ..core.visualizer import bake_visualizer
 from ..core.worker import decode_bake_result, encode_bake_request
 from . import compat, jobs_ui, strips
-from .jobs import BackgroundJob
-
-TIMER_INTERVAL_S = 0.1
 
 
-class NEURAL_AESTHETICS_OT_add_visualizer_strip(bpy.types.Operator):
+class NEURAL_AESTHETICS_OT_add_visualizer_strip(jobs_ui.WorkerModal, bpy.types.Operator):
     """Bake audio-reactive frames for the active sound strip and add them as an image strip above it"""
 
     bl_idname = "neural_aesthetics.add_visualizer_strip"
     bl_label = "Add Visualizer Strip"
     bl_options = {"REGISTER", "UNDO"}
 
-    _job = None
-    _timer = None
+    cancelled_message = "Bake cancelled: the frames finished so far are kept and reused next time"
 
     @classmethod
     def poll(cls, context):
@@ -73,37 +69,20 @@ class NEURAL_AESTHETICS_OT_add_visualizer_strip(bpy.types.Operator):
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
         self._sound_strip_name = sound_strip.name
-        self._job = BackgroundJob(
-            "bake", encode_bake_request(request),
+        return self.start_worker(
+            context, "bake", encode_bake_request(request),
             on_failure=lambda pid: remove_temporaries(request.out_dir, pid),
+            message="Analysing the sound",
         )
-        jobs_ui.start(context, "Analysing the sound")
-        self._timer = context.window_manager.event_timer_add(TIMER_INTERVAL_S, window=context.window)
-        context.window_manager.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
 
-    def modal(self, context, event):
-        if event.type == "ESC":
-            self._job.cancel()
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        state = self._job.poll()
-        jobs_ui.show(context, state)
-        if state.status == "running":
-            return {"PASS_THROUGH"}
-        context.window_manager.event_timer_remove(self._timer)
-        if state.status == "cancelled":
-            self.report({"WARNING"}, "Bake cancelled: the frames finished so far are kept and reused next time")
-            return {"CANCELLED"}
-        if state.status == "failed":
-            self.report({"ERROR"}, state.message)
-            return {"CANCELLED"}
+    def on_done(self, context, state):
         sound_strip = next(
             (s for s in compat.all_strips(context.scene) if s.name == self._sound_strip_name), None
         )
         if sound_strip is None:
-            jobs_ui.fail(context, f"The sound strip '{self._sound_strip_name}' was deleted during the bake")
-            self.report({"ERROR"}, context.window_manager.neural_aesthetics_job.message)
+            message = f"The sound strip '{self._sound_strip_name}' was deleted during the bake"
+            jobs_ui.fail(context, message)
+            self.report({"ERROR"}, message)
             return {"CANCELLED"}
         return self._finish(context, sound_strip, decode_bake_result(state.result))
 
