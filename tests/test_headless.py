@@ -26,10 +26,10 @@ def image_strips(scene):
     return [strip for strip in compat.all_strips(scene) if strip.type == "IMAGE"]
 
 
-def test_bake_command_adds_the_strip_and_saves_a_copy(cli, sound_scene, tmp_path, capsys):
+def test_add_strip_command_adds_the_strip_and_saves_a_copy(cli, sound_scene, tmp_path, capsys):
     scene, sound = sound_scene
     target = tmp_path / "baked.blend"
-    code = cli.main(["bake", "--strip", sound.name, "--size", "96x54", "--save-as", str(target)])
+    code = cli.main(["add-strip", "--strip", sound.name, "--size", "96x54", "--save-as", str(target)])
     out = capsys.readouterr().out
     assert code == 0
     assert f"frame {sound.frame_final_duration}/{sound.frame_final_duration}" in out
@@ -47,6 +47,10 @@ def test_bake_command_adds_the_strip_and_saves_a_copy(cli, sound_scene, tmp_path
     "argv, code, expected",
     [
         (["bake", "--size", "big"], 2, "size must look like 1920x1080"),
+        (["bake", "--frames", "20-10"], 2, "ends before it starts"),
+        (["bake", "--frames", "500-600"], 1, "outside the strip"),
+        (["analyze"], 2, "the following arguments are required: --out"),
+        (["add-strip", "--save", "--save-as", "x.blend"], 2, "not allowed with argument"),
         (["bake", "--frobnicate"], 2, "unrecognized arguments: --frobnicate"),
         ([], 2, "give a command"),
         (["bake", "--strip", "Nope"], 1, "No strip named 'Nope'"),
@@ -63,10 +67,39 @@ def test_bad_arguments_give_one_line_and_a_non_zero_code(cli, sound_scene, capsy
 
 
 def test_help_lists_the_bake_options(cli, capsys):
-    assert cli.main(["bake", "--help"]) == 0
+    assert cli.main(["add-strip", "--help"]) == 0
     out = capsys.readouterr().out
     for option in ("--strip", "--style", "--output", "--size", "--save"):
         assert option in out
+
+
+def test_chunks_baked_separately_are_byte_identical_to_a_whole_bake(cli, sound_scene, tmp_path, capsys):
+    scene, sound = sound_scene
+    first, last = sound.frame_final_start, sound.frame_final_end - 1
+    middle = first + 37
+    assert cli.main(["bake", "--size", "64x36", "--output", str(tmp_path / "whole")]) == 0
+    assert cli.main(["bake", "--size", "64x36", "--output", str(tmp_path / "chunks"), "--frames", f"{middle}-{last}"]) == 0
+    assert cli.main(["bake", "--size", "64x36", "--output", str(tmp_path / "chunks"), "--frames", f"{first}-{middle - 1}"]) == 0
+    whole = sorted((tmp_path / "whole" / sound.name).glob("*.png"))
+    chunks = sorted((tmp_path / "chunks" / sound.name).glob("*.png"))
+    assert [p.name for p in whole] == [p.name for p in chunks] and len(whole) == sound.frame_final_duration
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(whole, chunks))
+    assert image_strips(scene) == [], "bake leaves the .blend alone"
+
+
+def test_analyze_writes_one_row_per_frame_with_onsets_on_the_drum_hits(cli, sound_scene, music_wav, tmp_path):
+    import csv
+
+    scene, sound = sound_scene
+    _wav, hits = music_wav
+    out = tmp_path / "features.csv"
+    assert cli.main(["analyze", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [int(r["frame"]) for r in rows] == list(range(sound.frame_final_start, sound.frame_final_end))
+    onset = [float(r["onset"]) for r in rows]
+    hit_rows = {int(t * 24) for t in hits if int(t * 24) < len(rows)}  # the strip starts at the file's start
+    loudest = sorted(range(len(rows)), key=onset.__getitem__)[-len(hit_rows):]
+    assert len(set(loudest) & hit_rows) >= 0.8 * len(hit_rows)
 
 
 def test_command_is_registered_with_blender(ext):
