@@ -16,12 +16,15 @@ MAX_CHANNEL = 128
 STRIP_TAG = "neural_aesthetics"
 
 
-def sound_strip_problem(scene, strip) -> str | None:
-    """Why ``strip`` cannot drive a visualizer, as a sentence with the fix; None if it can."""
+def sound_strip_problem(strip, called: str = "active strip") -> str | None:
+    """Why ``strip`` cannot drive a visualizer, as a sentence with the fix; None if it can.
+
+    ``called`` is how the sentence names the strip ("active strip", "strip").
+    """
     if strip is None:
         return "No active strip: click a sound strip in the Sequencer first"
     if strip.type != "SOUND":
-        return f"The active strip '{strip.name}' is a {strip.type.lower()} strip: select a sound strip"
+        return f"The {called} '{strip.name}' is a {strip.type.lower()} strip: select a sound strip"
     if strip.sound is None:
         return f"The sound strip '{strip.name}' has no sound: set its sound file"
     return None
@@ -32,7 +35,7 @@ def active_sound_strip_problem(context) -> str | None:
     editor = context.scene.sequence_editor
     if editor is None:
         return "This scene has no Sequencer strips: add a sound strip first"
-    return sound_strip_problem(context.scene, editor.active_strip)
+    return sound_strip_problem(editor.active_strip)
 
 
 def find_sound_strip(scene, name: str | None):
@@ -41,14 +44,14 @@ def find_sound_strip(scene, name: str | None):
     if name:
         for strip in strips:
             if strip.name == name:
-                problem = sound_strip_problem(scene, strip)
+                problem = sound_strip_problem(strip, called="strip")
                 if problem:
-                    raise UserError(problem.replace("active strip", "strip"))
+                    raise UserError(problem)
                 return strip
         raise UserError(f"No strip named '{name}' in scene '{scene.name}'")
     editor = scene.sequence_editor
     if editor is not None and editor.active_strip is not None:
-        problem = sound_strip_problem(scene, editor.active_strip)
+        problem = sound_strip_problem(editor.active_strip)
         if problem:
             raise UserError(problem)
         return editor.active_strip
