@@ -372,3 +372,36 @@ def list_styles(directories) -> list[StyleInfo]:
                 thumbnail_path=thumbnail_path if thumbnail_path.is_file() else None,
             )
     return [found[name] for name in sorted(found)]
+
+
+def safe_style_name(text: str) -> str:
+    """A style name made from any text (e.g. a downloaded file's stem) that ``save_style`` accepts.
+
+    Path separators, dots and other characters become '_', so ``../evil`` gives ``evil``.
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_-")[:64]
+    return cleaned or "style"
+
+
+def import_style(source, directory, name: str | None = None, overwrite: bool = False) -> Path:
+    """Check a style file and write a clean copy of it into ``directory``; return the new path.
+
+    The source is loaded with every check of ``load_style`` and written anew by
+    ``save_style`` (weights, sidecar, thumbnail), so no byte of the original is copied
+    blindly. Refuses to replace an existing style of the same name unless ``overwrite``.
+    """
+    from PIL import Image
+
+    loaded = load_style(source)
+    name = safe_style_name(name or loaded.name)
+    if not overwrite and (Path(directory) / f"{name}.json").exists():
+        raise StyleError(f"A style named '{name}' already exists in {directory}: rename it or allow replacing it")
+    thumbnail_path = Path(loaded.path).with_suffix(".png")
+    try:
+        with Image.open(thumbnail_path) as image:
+            thumbnail = np.asarray(image.convert("RGB").resize((160, 90)), dtype=np.uint8)
+    except (OSError, ValueError):
+        thumbnail = (cppn.CPPN.from_style(loaded).render(np.zeros(loaded.architecture["latent_dim"]), 160, 90)
+                     * 255).round().astype(np.uint8)
+    metadata = {key: value for key, value in loaded.metadata.items() if key not in ("name", "format_version")}
+    return save_style(directory, name, loaded.architecture, loaded.weights, metadata, thumbnail)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import bpy
 
-from . import cli, preferences, properties, resync, styles, visualizer, wiring
+from . import cli, preferences, properties, resync, style_files, styles, visualizer, wiring
 
 # Every module with operator classes, each listing them in its CLASSES.
-OPERATOR_MODULES = (visualizer, resync, wiring, preferences)
+OPERATOR_MODULES = (visualizer, resync, wiring, style_files, preferences)
 
 _cli_handle = None
 

@@ -9,8 +9,8 @@ import bpy
 
 from ..core import deps
 from . import jobs_ui
+from .paths import ADDON_PACKAGE, user_folder
 
-ADDON_PACKAGE = __package__.rpartition(".")[0]
 LOG_LINES = 12
 
 # The installer's last lines of output, for the preferences (runtime only, not saved).
@@ -19,12 +19,12 @@ install_log: deque[str] = deque(maxlen=LOG_LINES)
 
 def training_pack_dir(create: bool = True) -> Path:
     """Where the training pack is installed: inside the extension's user folder."""
-    return Path(bpy.utils.extension_path_user(ADDON_PACKAGE, path="training_pack", create=create))
+    return user_folder("training_pack", create=create)
 
 
 def cache_dir() -> Path:
     """Where CLIP weights and analyses are cached: inside the extension's user folder."""
-    return Path(bpy.utils.extension_path_user(ADDON_PACKAGE, path="cache", create=True))
+    return user_folder("cache")
 
 
 def get(context=None):

@@ -8,9 +8,9 @@ import bpy
 
 from ..core import style as style_io
 from ..core.errors import UserError
+from .paths import user_folder
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "styles"
-_ADDON_PACKAGE = __package__.rpartition(".")[0]
 
 # Blender keeps only pointers to enum item strings: hold them here for as long as they show.
 _enum_items_cache: list[tuple[str, str, str, int, int]] = []
@@ -42,21 +42,28 @@ def thumbnail_icon(info: style_io.StyleInfo) -> int:
     return _thumbnails[key].icon_id
 
 
-def user_dir() -> Path | None:
-    """The user's style folder inside the extension's user directory, if it exists yet."""
-    try:
-        return Path(bpy.utils.extension_path_user(_ADDON_PACKAGE, path="styles", create=False))
-    except ValueError:  # not loaded as an extension (e.g. source tree in a test)
-        return None
+def user_dir() -> Path:
+    """The user's style folder inside the extension's user directory (may not exist yet)."""
+    return user_folder("styles", create=False)
+
+
+_listing_cache: dict[tuple, list[style_io.StyleInfo]] = {}
 
 
 def available() -> list[style_io.StyleInfo]:
-    """Every readable style: bundled first, then the user's, sorted by name within each."""
+    """Every readable style of the bundled and the user's folder, sorted by name.
+
+    A bundled style wins over a user style of the same name. The listing is cached until
+    a folder changes (menus ask for it on every redraw).
+    """
     folders = [BUNDLED_DIR]
-    user = user_dir()
-    if user is not None and user.is_dir():
-        folders.append(user)
-    return style_io.list_styles(folders)
+    if user_dir().is_dir():
+        folders.append(user_dir())
+    stamp = tuple((str(folder), folder.stat().st_mtime_ns) for folder in folders)
+    if stamp not in _listing_cache:
+        _listing_cache.clear()
+        _listing_cache[stamp] = style_io.list_styles(folders)
+    return _listing_cache[stamp]
 
 
 def enum_items() -> list[tuple[str, str, str, int, int]]:

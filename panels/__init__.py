@@ -41,6 +41,9 @@ def draw_style(panel, context):
     layout = panel.layout
     layout.template_icon_view(settings, "style", show_labels=True, scale=6.0, scale_popup=5.0)
     _split(layout).prop(settings, "style", text="Style")
+    row = layout.row(align=True)
+    row.operator("neural_aesthetics.import_style", icon="IMPORT")
+    row.operator("neural_aesthetics.export_style", icon="EXPORT")
 
 
 def draw_bake(panel, context):
