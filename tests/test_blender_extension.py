@@ -201,3 +201,15 @@ def test_non_sound_strip_selected_greys_out_the_button_with_a_reason(sound_scene
     message = str(error.value)
     assert "'Backdrop' is a color strip: select a sound strip" in message
     assert image_strips(scene) == []
+
+
+def test_a_blend_saved_elsewhere_still_finds_its_frames(sound_scene, tmp_path):
+    bpy.ops.neural_aesthetics.add_visualizer_strip()
+    moved = tmp_path / "deliveries" / "final" / "project_v2.blend"
+    moved.parent.mkdir(parents=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(moved))  # Blender remaps '//' paths to the new place
+    bpy.ops.wm.open_mainfile(filepath=str(moved))
+    (image,) = image_strips(bpy.context.scene)
+    assert image.directory.startswith("//")
+    frames = [Path(bpy.path.abspath(image.directory)) / element.filename for element in image.elements]
+    assert all(frame.is_file() for frame in frames) and len(frames) == image.frame_final_duration
