@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["render_demo_clip", "quiet_passage_s", "write_wav", "main"]
+__all__ = ["render_demo_clip", "quiet_passage_s", "Part", "BeatTrack", "render_beat_track", "write_wav", "main"]
 
 PEAK = 0.89  # about -1 dBFS
 
@@ -105,6 +106,29 @@ def _pad_note(tau, hz, length_s):
     return tone * envelope
 
 
+def _mixer(out: np.ndarray, sample_rate: int):
+    """A function ``add(time_s, length_s, render, pan, gain)`` mixing into stereo ``out``.
+
+    ``render(tau)`` gets the seconds since ``time_s`` of each sample it covers, so a
+    sound starts exactly at ``time_s`` (sub-sample offsets); ``pan`` -1 left .. 1 right
+    (constant power); ``length_s`` is clipped at the end of ``out``.
+    """
+    n = len(out)
+
+    def add(time_s: float, length_s: float, render, pan: float = 0.0, gain: float = 1.0):
+        first = int(math.ceil(time_s * sample_rate))
+        last = min(n, first + int(length_s * sample_rate))
+        if first >= last:
+            return
+        tau = np.arange(first, last) / sample_rate - time_s
+        mono = gain * render(tau)
+        angle = (pan + 1.0) * np.pi / 4.0
+        out[first:last, 0] += mono * math.cos(angle) * math.sqrt(2.0)
+        out[first:last, 1] += mono * math.sin(angle) * math.sqrt(2.0)
+
+    return add
+
+
 def render_demo_clip(seconds: float = 8.0, sample_rate: int = 44100, bpm: float = 120.0,
                      seed: int = 0) -> tuple[np.ndarray, list[float]]:
     """Render the clip.
@@ -127,17 +151,7 @@ def render_demo_clip(seconds: float = 8.0, sample_rate: int = 44100, bpm: float 
     n = int(round(seconds * sample_rate))
     out = np.zeros((n, 2), dtype=np.float64)
 
-    def add(time_s: float, length_s: float, render, pan: float = 0.0, gain: float = 1.0):
-        """Mix ``render(tau)`` starting exactly at ``time_s``; ``pan`` -1 left .. 1 right."""
-        first = int(math.ceil(time_s * sample_rate))
-        last = min(n, first + int(length_s * sample_rate))
-        if first >= last:
-            return
-        tau = np.arange(first, last) / sample_rate - time_s
-        mono = gain * render(tau)
-        angle = (pan + 1.0) * np.pi / 4.0
-        out[first:last, 0] += mono * math.cos(angle) * math.sqrt(2.0)
-        out[first:last, 1] += mono * math.sin(angle) * math.sqrt(2.0)
+    add = _mixer(out, sample_rate)
 
     key = _KEY_ROOTS_MIDI[int(rng.integers(len(_KEY_ROOTS_MIDI)))]
     progression = _PROGRESSIONS[int(rng.integers(len(_PROGRESSIONS)))]
@@ -190,6 +204,105 @@ def render_demo_clip(seconds: float = 8.0, sample_rate: int = 44100, bpm: float 
         out *= PEAK / peak
     samples = np.clip(out, -1.0, 1.0).astype(np.float32)
     return samples, sorted(hits)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of :func:`render_beat_track`: ``bars`` bars of 4/4 at ``bpm``.
+
+    ``key`` is the MIDI note of the key's root, ``progression`` an index into the chord
+    progressions; the flags choose the instruments (a part without kick and bass, in
+    another key, sounds like a different section).
+    """
+
+    bpm: float = 120.0
+    bars: int = 8
+    key: int = 45
+    progression: int = 0
+    kick: bool = True
+    snare: bool = True
+    hats: bool = True
+    bass: bool = True
+    pad_gain: float = 0.03
+    lead: bool = False
+
+
+@dataclass
+class BeatTrack:
+    """What :func:`render_beat_track` made: stereo samples and the exact event times (s)."""
+
+    samples: np.ndarray
+    sample_rate: int
+    beats_s: list = field(default_factory=list)
+    downbeats_s: list = field(default_factory=list)
+    part_starts_s: list = field(default_factory=list)
+    hits_s: list = field(default_factory=list)
+
+
+def render_beat_track(parts=(Part(120.0, 8), Part(140.0, 8)), sample_rate: int = 44100, seed: int = 0,
+                      lead_in_s: float = 0.0, tail_s: float = 1.0) -> BeatTrack:
+    """A drum-and-bass-and-chords track with exactly known beats, bars and parts.
+
+    The parts play one after another with no gap (a tempo change takes effect on the
+    bar line). Every bar: kick on beats 1 and 3 (and one off-beat eighth, per seed),
+    snare on 2 and 4, closed hi-hats on the eighths, a saw bass on the eighths following
+    the bar's chord, a chord pad (a new chord every bar) and, if asked, a lead arpeggio
+    on the sixteenths. Beats start ``lead_in_s`` after the file's start; ``tail_s`` of
+    ringing follows the last bar. Every hit starts exactly at its listed time.
+    """
+    if not parts or sample_rate <= 0:
+        raise ValueError("need at least one part and a positive sample rate")
+    rng = np.random.default_rng(seed)
+    total_s = lead_in_s + sum(4 * 60.0 / part.bpm * part.bars for part in parts) + tail_s
+    n = int(round(total_s * sample_rate))
+    out = np.zeros((n, 2), dtype=np.float64)
+
+    add = _mixer(out, sample_rate)
+
+    extra_kick = int(rng.choice([6, 10, 14]))
+    track = BeatTrack(samples=out, sample_rate=sample_rate)
+    hits = set()
+    time_s = lead_in_s
+    for part in parts:
+        track.part_starts_s.append(time_s)
+        beat_s = 60.0 / part.bpm
+        step_s = beat_s / 4.0
+        progression = _PROGRESSIONS[part.progression % len(_PROGRESSIONS)]
+        for bar in range(part.bars):
+            bar_start = time_s + bar * 4 * beat_s
+            track.downbeats_s.append(bar_start)
+            track.beats_s.extend(bar_start + b * beat_s for b in range(4))
+            chord_root, quality = progression[bar % len(progression)]
+            root = part.key + chord_root
+            third = 3 if quality == "m" else 4
+            for index, note in enumerate((root + 12, root + 12 + third, root + 19, root + 24)):
+                add(bar_start, 4 * beat_s + 0.3, lambda tau, hz=_midi_hz(note), l=4 * beat_s: _pad_note(tau, hz, l),
+                    pan=-0.5 if index % 2 else 0.5, gain=part.pad_gain)
+            for step in range(16):
+                t = bar_start + step * step_s
+                if part.kick and step in (0, 8, extra_kick):
+                    add(t, 0.6, lambda tau: _kick(tau, rng, sample_rate), gain=0.9)
+                    hits.add(t)
+                if part.snare and step in (4, 12):
+                    add(t, 0.4, lambda tau: _snare(tau, rng, sample_rate), pan=-0.1, gain=0.75)
+                    hits.add(t)
+                if part.hats and step % 2 == 0:
+                    add(t, 0.15, lambda tau: _hat(tau, rng, sample_rate), pan=0.35, gain=0.8)
+                    hits.add(t)
+                if part.bass and step % 2 == 0:
+                    add(t, 2.0 * step_s, lambda tau, hz=_midi_hz(root - 12), l=2.0 * step_s: _bass(tau, hz, l, sample_rate),
+                        gain=0.7)
+                if part.lead:
+                    note = root + 24 + (0, third, 7, 12)[step % 4]
+                    add(t, step_s, lambda tau, hz=_midi_hz(note), l=step_s: _pad_note(tau, hz, l) * np.exp(-tau / 0.08),
+                        pan=0.2, gain=0.08)
+        time_s += part.bars * 4 * beat_s
+    peak = float(np.max(np.abs(out))) if n else 0.0
+    if peak > 0:
+        out *= PEAK / peak
+    track.samples = np.clip(out, -1.0, 1.0).astype(np.float32)
+    track.hits_s = sorted(hits)
+    return track
 
 
 def write_wav(path, samples: np.ndarray, sample_rate: int) -> None:

