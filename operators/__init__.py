@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import bpy
 
-from . import cli, preferences, properties, resync, style_files, styles, visualizer, wiring
+from . import audio_tools, cli, preferences, properties, resync, style_files, styles, visualizer, wiring
 
 # Every module with operator classes, each listing them in its CLASSES.
-OPERATOR_MODULES = (visualizer, resync, wiring, style_files, preferences)
+OPERATOR_MODULES = (visualizer, resync, wiring, style_files, preferences, audio_tools)
 
 _cli_handle = None
 

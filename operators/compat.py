@@ -115,3 +115,15 @@ def new_compositor_mix(tree, blend_type: str, factor: float):
         sockets = by_id["Factor_Float"], by_id["A_Color"], by_id["B_Color"], result
     sockets[0].default_value = factor
     return (node, *sockets)
+
+
+def scene_property_fcurve(scene, data_path: str):
+    """The F-curve animating ``scene``'s ``data_path`` (index 0), created with the scene's
+    action if missing (4.4+ layered actions: ``fcurve_ensure_for_datablock``)."""
+    animation = scene.animation_data or scene.animation_data_create()
+    if animation.action is None:
+        animation.action = bpy.data.actions.new(f"{scene.name} Audio Features")
+    action = animation.action
+    if hasattr(action, "fcurve_ensure_for_datablock"):
+        return action.fcurve_ensure_for_datablock(scene, data_path, index=0)
+    return action.fcurves.find(data_path, index=0) or action.fcurves.new(data_path, index=0)

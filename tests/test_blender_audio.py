@@ -1,0 +1,80 @@
+"""Bake Audio Features: F-curves on scene properties and timeline markers, on 4.2 and 5.0."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import INSTALLED_MODULE
+
+bpy = pytest.importorskip("bpy")
+
+
+def installed(name):
+    return sys.modules[f"{INSTALLED_MODULE}.{name}"]
+
+
+def curve_values(scene, prop, frames):
+    """``scene[prop]`` evaluated on each frame (through the animation system, as a driver sees it)."""
+    values = []
+    for frame in frames:
+        scene.frame_set(int(frame))
+        values.append(float(scene[prop]))
+    return np.array(values)
+
+
+def expected_track(scene, strip):
+    tools = installed("operators.audio_tools")
+    return tools.analyse_strip(scene, strip)
+
+
+def test_features_become_scene_property_curves_that_follow_the_analysis(sound_scene):
+    scene, strip = sound_scene
+
+    result = bpy.ops.neural_aesthetics.bake_audio_features(
+        features="loudness,beat,bass,beat_phase", beat_markers=True, downbeat_markers=True)
+
+    assert result == {"FINISHED"}
+    track = expected_track(scene, strip)
+    frames = track.timing.frames()
+    for channel in ("loudness", "beat", "bass", "beat_phase"):
+        prop = f"na_music_{channel}"
+        assert prop in scene.keys(), prop
+        np.testing.assert_allclose(curve_values(scene, prop, frames), track[channel], atol=1e-6, err_msg=channel)
+    assert track["beat"].sum() >= 4  # a 4 s clip at 120 bpm: the comparison is about real beats
+    beat_frames = sorted(m.frame for m in scene.timeline_markers if m.name.startswith("NA music beat "))
+    assert beat_frames == [int(f) for f in frames[track["beat"] == 1]]
+    bars = [m for m in scene.timeline_markers if m.name.startswith("NA music bar ")]
+    assert 1 <= len(bars) <= len(beat_frames)
+
+
+def test_a_second_bake_replaces_curves_and_markers_and_a_moved_strip_shifts_them(sound_scene):
+    scene, strip = sound_scene
+    assert bpy.ops.neural_aesthetics.bake_audio_features(features="onset,beat", beat_markers=True) == {"FINISHED"}
+    before = sorted(m.frame for m in scene.timeline_markers if m.name.startswith("NA music beat "))
+    onset_before = curve_values(scene, "na_music_onset", range(strip.frame_final_start, strip.frame_final_end))
+
+    move = 13
+    strip.frame_start += move
+    assert bpy.ops.neural_aesthetics.bake_audio_features(features="onset,beat", beat_markers=True) == {"FINISHED"}
+
+    after = sorted(m.frame for m in scene.timeline_markers if m.name.startswith("NA music beat "))
+    assert after == [frame + move for frame in before]  # replaced, not added, and shifted exactly
+    onset_after = curve_values(scene, "na_music_onset", range(strip.frame_final_start, strip.frame_final_end))
+    np.testing.assert_allclose(onset_after, onset_before, atol=1e-6)
+
+
+def test_a_muted_strip_is_refused_with_a_sentence(sound_scene):
+    scene, strip = sound_scene
+    strip.mute = True
+
+    with pytest.raises(RuntimeError, match="muted"):
+        bpy.ops.neural_aesthetics.bake_audio_features(features="loudness")
+    assert "na_music_loudness" not in scene.keys()
+
+
+def test_an_unknown_feature_is_refused_naming_the_valid_ones(sound_scene):
+    with pytest.raises(RuntimeError, match="Unknown feature.*kick.*choose from.*bass"):
+        bpy.ops.neural_aesthetics.bake_audio_features(features="loudness,kick")
