@@ -8,6 +8,22 @@ Coordinates: pixel centres; the shorter image side spans [-1, 1] and the longer 
 proportionally more (square pixels, no stretching); ``x`` grows to the right and ``y``
 upwards; ``r = sqrt(x^2 + y^2)``. Colours are display (sRGB-encoded) values in [0, 1].
 
+Architecture (a style's ``architecture`` metadata; keys marked *optional* may be absent,
+so older style files load and render exactly as before):
+
+- ``inputs``: coordinate inputs, distinct names from ``x``, ``y``, ``r``;
+- ``fourier_scales`` (*optional*, default ``[]``): for each scale ``s`` four extra inputs
+  ``sin(pi s x), cos(pi s x), sin(pi s y), cos(pi s y)`` (after ``inputs``, in scale
+  order): fine, periodic detail the network can use at any resolution;
+- ``latent_dim``: size of the latent vector;
+- ``width`` (default 128 for new styles) and ``depth``: hidden units and hidden layers;
+- ``activation``: ``tanh``, ``sin`` or ``gaussian`` (``exp(-x^2)``), or a list of
+  ``depth`` of them, one per hidden layer;
+- ``output``: ``sigmoid`` (RGB in [0, 1]).
+
+The "coordinate features" of a pixel are its ``inputs`` then its Fourier features; the
+first layer sees the coordinate features and then the latent.
+
 Weights follow the ``torch.nn.Linear`` convention, ``weight`` of shape (out, in), so a
 trainer can save its state dict unchanged:
 
@@ -23,22 +39,35 @@ import math
 
 import numpy as np
 
+from .jobs import Cancelled
+
 COORDINATE_INPUTS = ("x", "y", "r")
-ACTIVATIONS = ("tanh", "sin")
+ACTIVATIONS = ("tanh", "sin", "gaussian")
+MAX_FOURIER_SCALES = 32
+MAX_FOURIER_SCALE = 1024.0
 OUTPUTS = ("sigmoid",)
 MAX_WIDTH = 1024
 MAX_DEPTH = 32
 MAX_LATENT_DIM = 1024
 TILE_PIXELS = 16384
 """Pixels evaluated together through all layers: keeps the activations in cache."""
+WARP_FREQUENCY = 2.0
+"""Radians per coordinate unit of the coordinate warp (see ``pixel_coordinates``)."""
+
+
+DEFAULT_WIDTH = 128
 
 
 def default_architecture() -> dict:
-    """The architecture of new styles: 8 latent dimensions, 4 tanh layers of 32 units."""
+    """The architecture of new styles: 8 latent dimensions, 4 tanh layers of 128 units.
+
+    No Fourier features, one activation: the plain CPPN (the bundled styles are the same
+    with width 32; their files say so).
+    """
     return {
         "inputs": ["x", "y", "r"],
         "latent_dim": 8,
-        "width": 32,
+        "width": DEFAULT_WIDTH,
         "depth": 4,
         "activation": "tanh",
         "output": "sigmoid",
@@ -50,6 +79,33 @@ def _positive_int(architecture: dict, key: str, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
         raise ValueError(f"architecture '{key}' must be a whole number from 1 to {maximum}, got {value!r}")
     return value
+
+
+def fourier_scales(architecture: dict) -> list[float]:
+    """The architecture's Fourier feature scales (``[]`` when it has none)."""
+    scales = architecture.get("fourier_scales", [])
+    if (not isinstance(scales, list) or len(scales) > MAX_FOURIER_SCALES
+            or any(isinstance(value, bool) or not isinstance(value, (int, float))
+                   or not (0 < value <= MAX_FOURIER_SCALE) for value in scales)):
+        raise ValueError(f"architecture 'fourier_scales' must be a list of at most {MAX_FOURIER_SCALES} "
+                         f"numbers in (0, {MAX_FOURIER_SCALE:g}], got {scales!r}")
+    return [float(value) for value in scales]
+
+
+def layer_activations(architecture: dict) -> list[str]:
+    """The activation of each hidden layer (``depth`` names)."""
+    depth = _positive_int(architecture, "depth", MAX_DEPTH)
+    activation = architecture.get("activation")
+    names = activation if isinstance(activation, list) else [activation] * depth
+    if len(names) != depth or any(name not in ACTIVATIONS for name in names):
+        raise ValueError(f"architecture 'activation' must be one of {list(ACTIVATIONS)} or a list of "
+                         f"{depth} of them (one per layer), got {activation!r}")
+    return list(names)
+
+
+def n_coordinate_features(architecture: dict) -> int:
+    """Columns of the coordinate features: ``inputs`` plus 4 per Fourier scale."""
+    return len(architecture["inputs"]) + 4 * len(fourier_scales(architecture))
 
 
 def weight_shapes(architecture: dict) -> dict[str, tuple[int, ...]]:
@@ -66,11 +122,12 @@ def weight_shapes(architecture: dict) -> dict[str, tuple[int, ...]]:
     latent_dim = _positive_int(architecture, "latent_dim", MAX_LATENT_DIM)
     width = _positive_int(architecture, "width", MAX_WIDTH)
     depth = _positive_int(architecture, "depth", MAX_DEPTH)
-    if architecture.get("activation") not in ACTIVATIONS:
-        raise ValueError(f"architecture 'activation' must be one of {list(ACTIVATIONS)}, got {architecture.get('activation')!r}")
+    layer_activations(architecture)
+    scales = fourier_scales(architecture)
     if architecture.get("output") not in OUTPUTS:
         raise ValueError(f"architecture 'output' must be one of {list(OUTPUTS)}, got {architecture.get('output')!r}")
-    shapes = {"layer0.weight": (width, len(inputs) + latent_dim), "layer0.bias": (width,)}
+    n_features = len(inputs) + 4 * len(scales)
+    shapes = {"layer0.weight": (width, n_features + latent_dim), "layer0.bias": (width,)}
     for index in range(1, depth):
         shapes[f"layer{index}.weight"] = (width, width)
         shapes[f"layer{index}.bias"] = (width,)
@@ -84,17 +141,20 @@ def random_weights(architecture: dict, seed: int, weight_scale: float = 2.5) -> 
 
     Standard deviations, with s = ``weight_scale``:
 
-    - ``layer0`` coordinate columns s (each coordinate alone spans the frame), latent
-      columns s / sqrt(latent_dim) (the whole latent moves the image about as much as one
-      coordinate), bias s / sqrt(2) (edges spread over the frame, not all through its centre);
+    - ``layer0`` coordinate columns s (each coordinate alone spans the frame), Fourier
+      columns s / sqrt(number of Fourier features), latent columns s / sqrt(latent_dim)
+      (the whole latent moves the image about as much as one coordinate), bias
+      s / sqrt(2) (edges spread over the frame, not all through its centre);
     - hidden layers s / sqrt(width), biases 0.5;
     - ``output`` 1.6 s / sqrt(width) (saturated colours), bias 0.5.
 
     For tanh, s = 2.5 gives rich images with soft and sharp edges (1.5: flat gradients,
-    4: busy); sin is busier at the same s and looks best near 1.5.
+    4: busy); sin is busier at the same s and looks best near 1.5. An architecture
+    without the optional keys draws exactly the numbers it always drew for a seed.
     """
     shapes = weight_shapes(architecture)
     n_coordinates = len(architecture["inputs"])
+    n_fourier = 4 * len(fourier_scales(architecture))
     latent_dim, width = architecture["latent_dim"], architecture["width"]
     rng = np.random.default_rng(seed)
     weights = {}
@@ -102,7 +162,9 @@ def random_weights(architecture: dict, seed: int, weight_scale: float = 2.5) -> 
         values = rng.standard_normal(shape)
         if name == "layer0.weight":
             values[:, :n_coordinates] *= weight_scale
-            values[:, n_coordinates:] *= weight_scale / math.sqrt(latent_dim)
+            if n_fourier:
+                values[:, n_coordinates:n_coordinates + n_fourier] *= weight_scale / math.sqrt(n_fourier)
+            values[:, n_coordinates + n_fourier:] *= weight_scale / math.sqrt(latent_dim)
         elif name == "layer0.bias":
             values *= weight_scale / math.sqrt(2.0)
         elif name == "output.weight":
@@ -118,8 +180,12 @@ def random_weights(architecture: dict, seed: int, weight_scale: float = 2.5) -> 
 def _activate_in_place(values: np.ndarray, activation: str) -> None:
     if activation == "tanh":
         np.tanh(values, out=values)
-    else:
+    elif activation == "sin":
         np.sin(values, out=values)
+    else:  # gaussian
+        np.square(values, out=values)
+        np.negative(values, out=values)
+        np.exp(values, out=values)
 
 
 def _sigmoid_in_place(values: np.ndarray) -> None:
@@ -138,11 +204,20 @@ def pixel_coordinates(
     rotation_rad: float = 0.0,
     pixel_start: int = 0,
     pixel_stop: int | None = None,
+    *,
+    warp: float = 0.0,
+    warp_phase: float = 0.0,
+    fourier: list[float] | tuple = (),
 ) -> np.ndarray:
-    """The network's coordinate inputs for pixels ``[pixel_start, pixel_stop)`` in row order.
+    """The network's coordinate features for pixels ``[pixel_start, pixel_stop)`` in row order.
 
-    float32 of shape (n_pixels, len(inputs)), columns in ``inputs`` order; see the module
-    docstring for the coordinate system. Every backend renders from these.
+    float32 of shape (n_pixels, len(inputs) + 4 * len(fourier)), columns in ``inputs``
+    order then the Fourier features; see the module docstring for the coordinate system.
+    Every backend renders from these.
+
+    ``warp`` bends space: after zoom and rotation, ``x += warp * sin(WARP_FREQUENCY * y +
+    warp_phase)`` and ``y += warp * sin(WARP_FREQUENCY * x + 1.7 * warp_phase)`` (in
+    coordinate units; 0 = no warp).
     """
     pixel_stop = width * height if pixel_stop is None else pixel_stop
     units_per_px = 2.0 / (min(width, height) * zoom)
@@ -152,14 +227,24 @@ def pixel_coordinates(
     screen_y = (height / 2 - (row + 0.5)) * units_per_px
     cos_r, sin_r = math.cos(rotation_rad), math.sin(rotation_rad)
     # Rotating the image by +angle samples the pattern at coordinates rotated by -angle.
-    x = (cos_r * screen_x + sin_r * screen_y).astype(np.float32)
-    y = (cos_r * screen_y - sin_r * screen_x).astype(np.float32)
-    columns = {"x": x, "y": y, "r": np.hypot(x, y)}
-    return np.stack([columns[name] for name in inputs], axis=1)
+    x = cos_r * screen_x + sin_r * screen_y
+    y = cos_r * screen_y - sin_r * screen_x
+    if warp:
+        x, y = (x + warp * np.sin(WARP_FREQUENCY * y + warp_phase),
+                y + warp * np.sin(WARP_FREQUENCY * x + 1.7 * warp_phase))
+    x, y = x.astype(np.float32), y.astype(np.float32)
+    columns = [{"x": x, "y": y, "r": np.hypot(x, y)}[name] for name in inputs]
+    for scale in fourier:
+        for axis in (x, y):
+            angle = (math.pi * scale) * axis.astype(np.float64)
+            columns += [np.sin(angle).astype(np.float32), np.cos(angle).astype(np.float32)]
+    return np.stack(columns, axis=1)
 
 
 class CPPN:
     """A CPPN ready to render: weights checked against the architecture, laid out for numpy."""
+
+    backend_name = "numpy"
 
     def __init__(self, architecture: dict, weights: dict[str, np.ndarray]):
         shapes = weight_shapes(architecture)
@@ -169,16 +254,18 @@ class CPPN:
             if tuple(np.shape(weights[name])) != shape:
                 raise ValueError(f"weight '{name}' has shape {tuple(np.shape(weights[name]))}, the architecture needs {shape}")
         self.inputs = list(architecture["inputs"])
+        self.fourier = fourier_scales(architecture)
         self.latent_dim = int(architecture["latent_dim"])
+        self.activations = layer_activations(architecture)
         self.activation = architecture["activation"]
 
         def transposed(name: str) -> np.ndarray:
             return np.ascontiguousarray(np.asarray(weights[name], dtype=np.float32).T)
 
-        first = transposed("layer0.weight")  # (n_inputs + latent_dim, width)
-        n_coordinates = len(self.inputs)
-        self._first_coordinates = np.ascontiguousarray(first[:n_coordinates])
-        self._first_latent = np.ascontiguousarray(first[n_coordinates:])
+        first = transposed("layer0.weight")  # (n_features + latent_dim, width)
+        n_features = n_coordinate_features(architecture)
+        self._first_coordinates = np.ascontiguousarray(first[:n_features])
+        self._first_latent = np.ascontiguousarray(first[n_features:])
         self._first_bias = np.asarray(weights["layer0.bias"], dtype=np.float32)
         self._hidden = [
             (transposed(f"layer{index}.weight"), np.asarray(weights[f"layer{index}.bias"], dtype=np.float32))
@@ -200,7 +287,10 @@ class CPPN:
         zoom: float = 1.0,
         rotation_rad: float = 0.0,
         *,
+        warp: float = 0.0,
+        warp_phase: float = 0.0,
         tile_pixels: int = TILE_PIXELS,
+        stop_event=None,
     ) -> np.ndarray:
         """One image, float32 of shape (height, width, 3) with values in [0, 1].
 
@@ -209,16 +299,15 @@ class CPPN:
             width, height: image size in pixels.
             zoom: magnification; 2.0 shows the central half of what 1.0 shows.
             rotation_rad: counter-clockwise rotation of the image in radians.
+            warp, warp_phase: bend of space (see ``pixel_coordinates``); 0 = none.
             tile_pixels: pixels evaluated together; only speed depends on it.
-        """
-        latent = np.asarray(latent, dtype=np.float32)
-        if latent.shape != (self.latent_dim,):
-            raise ValueError(f"latent must have shape ({self.latent_dim},), got {latent.shape}")
-        if width < 1 or height < 1:
-            raise ValueError(f"image size must be at least 1x1 px, got {width}x{height}")
-        if not (zoom > 0 and math.isfinite(zoom)):
-            raise ValueError(f"zoom must be a positive number, got {zoom!r}")
+            stop_event: anything with ``is_set()``, checked between tiles: when set,
+                raises ``jobs.Cancelled`` (a bake's cancel takes effect within a tile).
 
+        The result for one frame depends only on these arguments (never on what was
+        rendered before): a frame renders bit-identically in any run on the same machine.
+        """
+        latent = check_render_args(latent, self.latent_dim, width, height, zoom)
         # The latent's contribution to the first layer is the same for every pixel.
         first_bias = self._first_bias + latent @ self._first_latent
         n_pixels = width * height
@@ -227,21 +316,51 @@ class CPPN:
         current = np.empty((tile, hidden_width), dtype=np.float32)
         following = np.empty((tile, hidden_width), dtype=np.float32)
         rgb = np.empty((n_pixels, 3), dtype=np.float32)
+        first_activation, *hidden_activations = self.activations
         for start in range(0, n_pixels, tile):
+            if stop_event is not None and stop_event.is_set():
+                raise Cancelled("cancelled")
             stop = min(start + tile, n_pixels)
             count = stop - start
-            coordinates = pixel_coordinates(self.inputs, width, height, zoom, rotation_rad, start, stop)
+            coordinates = pixel_coordinates(self.inputs, width, height, zoom, rotation_rad, start, stop,
+                                            warp=warp, warp_phase=warp_phase, fourier=self.fourier)
             layer_in, layer_out = current[:count], following[:count]
             np.dot(coordinates, self._first_coordinates, out=layer_in)
             layer_in += first_bias
-            _activate_in_place(layer_in, self.activation)
-            for weight, bias in self._hidden:
+            _activate_in_place(layer_in, first_activation)
+            for (weight, bias), activation in zip(self._hidden, hidden_activations):
                 np.dot(layer_in, weight, out=layer_out)
                 layer_out += bias
-                _activate_in_place(layer_out, self.activation)
+                _activate_in_place(layer_out, activation)
                 layer_in, layer_out = layer_out, layer_in
             tile_rgb = rgb[start:stop]
             np.dot(layer_in, self._output, out=tile_rgb)
             tile_rgb += self._output_bias
             _sigmoid_in_place(tile_rgb)
         return rgb.reshape(height, width, 3)
+
+
+def check_render_args(latent, latent_dim: int, width: int, height: int, zoom: float) -> np.ndarray:
+    """The latent as float32 after checking one render's arguments (ValueError if wrong)."""
+    latent = np.asarray(latent, dtype=np.float32)
+    if latent.shape != (latent_dim,):
+        raise ValueError(f"latent must have shape ({latent_dim},), got {latent.shape}")
+    if width < 1 or height < 1:
+        raise ValueError(f"image size must be at least 1x1 px, got {width}x{height}")
+    if not (zoom > 0 and math.isfinite(zoom)):
+        raise ValueError(f"zoom must be a positive number, got {zoom!r}")
+    return latent
+
+
+def flops_per_pixel(architecture: dict) -> int:
+    """Floating-point operations (2 per multiply-add) of one pixel's matrix products.
+
+    Counts the coordinate-feature columns of the first layer, the hidden layers and the
+    output; not the latent columns (computed once per frame), biases or activations.
+    """
+    shapes = weight_shapes(architecture)
+    width = int(architecture["width"])
+    total = width * n_coordinate_features(architecture)
+    total += sum(math.prod(shape) for name, shape in shapes.items()
+                 if name.endswith(".weight") and name != "layer0.weight")
+    return 2 * total

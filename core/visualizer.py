@@ -1,4 +1,4 @@
-"""One bake of an audio-reactive visualizer: sound file + style -> numbered PNG frames.
+"""One bake of an audio-reactive visualizer: sound file + style -> numbered image frames.
 
 This is the whole data flow of DESIGN.md in one call, used alike by the Blender
 operator, the headless command and the tests. Frames are named by their index in the
@@ -16,27 +16,46 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import audio, bake, mapping, style as style_io
+from . import audio, bake, imageio, mapping, style as style_io
+from . import backend as backends
 from .errors import UserError
 from .jobs import CancelToken, ProgressCallback
 from .timing import Timing
 
 RECORD_NAME = "neural_aesthetics_bake.json"
+MAPPING_VERSION = 2
+"""Bumped when the same settings would draw different frames (old frames are replaced)."""
 MAX_SIDE_PX = 16384
 
 
 @dataclass(frozen=True)
 class BakeRequest:
-    """Everything one bake needs, as plain values.
+    """Everything one bake needs, as plain values (JSON-friendly: the worker sends it as JSON).
 
     Attributes:
         audio_path: absolute path of the sound file.
-        timing: the scene frames to bake and how they line up with the file.
+        timing: the scene frames of the strip and how they line up with the file.
         style_path: the style's ``.safetensors`` (or ``.json``) file.
         out_dir: absolute folder for the frames (created if missing).
-        width, height: frame size in pixels.
+        width, height: frame size in pixels (any aspect, 1..16384 each).
         seed: seed of the latent path (same seed, same frames).
-        strength: how strongly the music moves the image, 1.0 = default.
+        strength: overall multiplier of every effect's strength, 1.0 = default, 0 = a
+            slow drift only.
+        frames: ``(A, B)`` inclusive scene frames to bake, a chunk of ``timing``'s frames
+            (clipped to them), or None for all. Chunks are byte-identical to the same
+            frames of a whole bake, so render-farm machines can each take one.
+        preset: a mapping preset name, one of ``mapping.PRESETS`` (``balanced``,
+            ``pulse``, ``flow``, ``chroma``, ``bass``, ``sections``).
+        preset_strengths: per-effect strength overriding the preset's, keys from
+            ``mapping.EFFECTS`` (``flow``, ``pulse``, ``chroma``, ``bass``, ``sections``),
+            values 0..10 (multiplied by ``strength``).
+        preset_smoothing: per-effect smoothing in seconds overriding
+            ``mapping.DEFAULT_SMOOTHING_S`` (same keys, 0..60).
+        image_format: ``png8`` (default), ``png16``, ``jpeg`` (sRGB) or ``exr`` (half
+            float, linear); see ``core.imageio``.
+        backend: ``auto`` (torch when importable, else numpy), ``numpy`` or ``torch``.
+            Not part of the bake's identity: pin it on a render farm for bit-identical
+            chunks across machines.
     """
 
     audio_path: Path
@@ -47,6 +66,18 @@ class BakeRequest:
     height: int
     seed: int = 0
     strength: float = 1.0
+    frames: tuple[int, int] | None = None
+    preset: str = mapping.DEFAULT_PRESET
+    preset_strengths: dict = field(default_factory=dict)
+    preset_smoothing: dict = field(default_factory=dict)
+    image_format: str = "png8"
+    backend: str = "auto"
+
+    def __post_init__(self):
+        if self.frames is not None:  # a JSON round trip turns the tuple into a list
+            object.__setattr__(self, "frames", (int(self.frames[0]), int(self.frames[1])))
+        object.__setattr__(self, "preset_strengths", dict(self.preset_strengths or {}))
+        object.__setattr__(self, "preset_smoothing", dict(self.preset_smoothing or {}))
 
 
 @dataclass
@@ -54,10 +85,11 @@ class VisualizerBake:
     """What a bake produced.
 
     Attributes:
-        paths: one PNG per requested scene frame, in frame order.
+        paths: one image per requested scene frame (of ``frames`` when given), in frame order.
         frame_first: scene frame shown by ``paths[0]``.
         written, skipped: frames computed now / already present from an earlier run.
         record: the bake's identity as written to the folder's record file.
+        backend: the renderer that drew the new frames (``numpy``, ``torch-cpu``, ...).
     """
 
     paths: list[Path]
@@ -65,6 +97,7 @@ class VisualizerBake:
     written: int
     skipped: int
     record: dict = field(default_factory=dict)
+    backend: str = ""
 
 
 def file_digest(path: Path) -> str:
@@ -82,6 +115,34 @@ def _check_request(request: BakeRequest) -> None:
             raise UserError(f"Frame {side} {value} px is out of range: use 1 to {MAX_SIDE_PX} px")
     if request.timing.n_frames == 0:
         raise UserError("The sound strip shows no frames: make it at least one frame long")
+    if request.image_format not in imageio.FORMATS:
+        raise UserError(f"Unknown image format '{request.image_format}': use one of {', '.join(imageio.FORMATS)}")
+    try:
+        mapping._checked_settings(request.preset, request.preset_strengths, request.preset_smoothing,
+                                  request.strength)
+    except ValueError as error:
+        raise UserError(f"Bad visualizer setting: {error}") from None
+    backends.choose_backend(request.backend)
+
+
+def requested_timing(request: BakeRequest) -> Timing:
+    """The timing of the frames to bake: ``request.timing`` cut to ``request.frames``."""
+    timing = request.timing
+    if request.frames is None:
+        return timing
+    first, last = request.frames
+    start, end = max(first, timing.frame_first), min(last + 1, timing.frame_end)
+    if start >= end:
+        raise UserError(f"Frames {first}-{last} are outside the strip ({timing.frame_first}-{timing.frame_end - 1})")
+    return Timing(timing.fps, timing.origin_frame, start, end)
+
+
+def _read_record(out_dir: Path) -> dict | None:
+    try:
+        record = json.loads((out_dir / RECORD_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _claim_folder(out_dir: Path, key: dict) -> list[str]:
@@ -90,17 +151,69 @@ def _claim_folder(out_dir: Path, key: dict) -> list[str]:
     The frames of an earlier bake with a different key are deleted. Only files an earlier
     record lists are touched: anything else in the folder is the user's and stays.
     """
-    try:
-        previous = json.loads((out_dir / RECORD_NAME).read_text(encoding="utf-8"))
-        names = [str(name) for name in previous.get("frames", [])]
-    except (OSError, ValueError, AttributeError):
+    previous = _read_record(out_dir)
+    if previous is None:
         return []
+    names = [str(name) for name in previous.get("frames", []) if isinstance(name, str)]
     if previous.get("key") == key:
         return names
     for name in names:
-        if os.path.basename(name) == name and name.endswith(".png"):
+        if os.path.basename(name) == name and name.endswith(imageio.FRAME_EXTENSIONS):
             (out_dir / name).unlink(missing_ok=True)
     return []
+
+
+def _write_record(out_dir: Path, key: dict, style_name: str, names: list[str], backend: str) -> dict:
+    """Record ``names`` (merged with what a concurrent chunk of the same bake recorded)."""
+    previous = _read_record(out_dir)
+    if previous is not None and previous.get("key") == key:
+        names = list(set(names) | {str(name) for name in previous.get("frames", []) if isinstance(name, str)})
+    record = {"key": key, "style": style_name, "frames": sorted(set(names)), "backend": backend}
+    record_tmp = out_dir / f".{RECORD_NAME}.{os.getpid()}.tmp"
+    record_tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    os.replace(record_tmp, out_dir / RECORD_NAME)
+    return record
+
+
+def song_plan(request: BakeRequest, loaded_style=None) -> tuple[mapping.FramePlan, Timing]:
+    """The plan of every frame of the song (and the timing of its rows) for a request.
+
+    Analysed and planned over the whole sound content, so each frame's look is a function
+    of its content index alone, whatever the trim or chunk.
+    """
+    timing = request.timing
+    loaded_style = loaded_style or style_io.load_style(request.style_path)
+    duration_s = audio.duration_s(request.audio_path)
+    zero = timing.content_zero_frame
+    content_frames = max(1, math.ceil(duration_s * timing.fps))
+    first = min(zero, timing.frame_first)
+    end = max(zero + content_frames, timing.frame_end)
+    whole = Timing(timing.fps, timing.origin_frame, first, end)
+    track = audio.analyze(request.audio_path, whole)
+    plan = mapping.plan(
+        track, timing.fps, latent_dim=int(loaded_style.architecture["latent_dim"]), seed=request.seed,
+        preset=request.preset, strengths=request.preset_strengths, smoothing_s=request.preset_smoothing,
+        strength=request.strength,
+    )
+    return plan, whole
+
+
+def bake_key(request: BakeRequest, loaded_style) -> dict:
+    """What makes two bakes' frames the same: frames of a bake with another key are replaced."""
+    timing = request.timing
+    return {
+        "audio_sha256": file_digest(Path(request.audio_path)),
+        "style_sha256": file_digest(Path(loaded_style.path)),
+        "fps": timing.fps,
+        "origin_fraction": round(timing.origin_frame - timing.content_zero_frame, 6),
+        "size": [request.width, request.height],
+        "seed": request.seed,
+        "strength": request.strength,
+        "mapping": {"version": MAPPING_VERSION, "preset": request.preset,
+                    "strengths": {k: float(v) for k, v in sorted(request.preset_strengths.items())},
+                    "smoothing_s": {k: float(v) for k, v in sorted(request.preset_smoothing.items())}},
+        "image_format": request.image_format,
+    }
 
 
 def bake_visualizer(
@@ -111,55 +224,33 @@ def bake_visualizer(
     """Analyse the sound, plan the latent path and bake the requested frames.
 
     Frames already in ``out_dir`` from an identical earlier bake are kept (resume); the
-    frames of a different earlier bake into the same folder are replaced. Raises
-    ``UserError`` (one line) for anything the user can fix and ``jobs.Cancelled`` when
-    cancelled; completed frames are always whole files.
+    frames of a different earlier bake into the same folder are replaced. Another bake
+    running into the same folder is refused (``UserError``) unless it is a chunk of the
+    same bake with other frames. Raises ``UserError`` (one line) for anything the user
+    can fix and ``jobs.Cancelled`` when cancelled; completed frames are always whole files.
     """
     _check_request(request)
-    timing = request.timing
+    timing = requested_timing(request)
     loaded_style = style_io.load_style(request.style_path)
-    duration_s = audio.duration_s(request.audio_path)
-
-    # Analyse and plan over the whole sound content so each frame's look is a function of
-    # its content index alone, whatever the trim.
-    zero = timing.content_zero_frame
-    content_frames = max(1, math.ceil(duration_s * timing.fps))
-    first = min(zero, timing.frame_first)
-    end = max(zero + content_frames, timing.frame_end)
-    whole = Timing(timing.fps, timing.origin_frame, first, end)
-    track = audio.analyze(request.audio_path, whole)
-    plan = mapping.plan_frames(
-        track["loudness"], track["onset"], timing.fps,
-        latent_dim=int(loaded_style.architecture["latent_dim"]),
-        seed=request.seed, strength=request.strength,
-    )
-    rows = slice(timing.frame_first - first, timing.frame_end - first)
-    requested = mapping.FramePlan(latents=plan.latents[rows], zoom=plan.zoom[rows])
+    plan, whole = song_plan(request, loaded_style)
+    rows = slice(timing.frame_first - whole.frame_first, timing.frame_end - whole.frame_first)
+    requested = plan.rows(rows)
     indices = [timing.content_index(frame) for frame in timing.frames()]
 
-    key = {
-        "audio_sha256": file_digest(Path(request.audio_path)),
-        "style_sha256": file_digest(Path(loaded_style.path)),
-        "fps": timing.fps,
-        "origin_fraction": round(timing.origin_frame - zero, 6),
-        "size": [request.width, request.height],
-        "seed": request.seed,
-        "strength": request.strength,
-    }
+    key = bake_key(request, loaded_style)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()
     out_dir = Path(request.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = [bake.frame_filename(index) for index in indices]
-    kept = _claim_folder(out_dir, key)
-    record = {"key": key, "style": loaded_style.name, "frames": sorted(set(kept) | set(names))}
-    record_tmp = out_dir / f".{RECORD_NAME}.tmp"
-    record_tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
-    os.replace(record_tmp, out_dir / RECORD_NAME)
-
-    result = bake.bake_sequence(
-        loaded_style, requested, indices, out_dir, request.width, request.height,
-        progress=progress, cancel=cancel,
-    )
+    names = [bake.frame_filename(index, request.image_format) for index in indices]
+    with bake.FolderLock(out_dir, digest, (min(indices), max(indices))):
+        kept = _claim_folder(out_dir, key)
+        renderer = backends.renderer_for_style(loaded_style, request.backend)
+        record = _write_record(out_dir, key, loaded_style.name, kept + names, renderer.backend_name)
+        result = bake.bake_sequence(
+            loaded_style, requested, indices, out_dir, request.width, request.height,
+            progress=progress, cancel=cancel, image_format=request.image_format, renderer=renderer,
+        )
     return VisualizerBake(
         paths=result.paths, frame_first=timing.frame_first,
-        written=result.written, skipped=result.skipped, record=record,
+        written=result.written, skipped=result.skipped, record=record, backend=renderer.backend_name,
     )

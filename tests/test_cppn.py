@@ -19,6 +19,9 @@ def _latent(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(8).astype(np.float32)
 
 
+ACTIVATION_FUNCTIONS = {"tanh": np.tanh, "sin": np.sin, "gaussian": lambda v: np.exp(-v * v)}
+
+
 def _reference_render(architecture, weights, latent, width, height):
     """The CPPN written the obvious way: whole frame, latent concatenated to every pixel."""
     short_side = min(width, height)
@@ -27,10 +30,16 @@ def _reference_render(architecture, weights, latent, width, height):
     x, y = np.meshgrid(xs, ys)
     columns = {"x": x, "y": y, "r": np.sqrt(x**2 + y**2)}
     features = [columns[name].ravel() for name in architecture["inputs"]]
+    for scale in architecture.get("fourier_scales", []):
+        for axis in (x, y):
+            features += [np.sin(np.pi * scale * axis).ravel(), np.cos(np.pi * scale * axis).ravel()]
     features += [np.full(width * height, value) for value in latent]
     hidden = np.stack(features, axis=1)
-    activation = np.tanh if architecture["activation"] == "tanh" else np.sin
+    activations = architecture["activation"]
+    if isinstance(activations, str):
+        activations = [activations] * architecture["depth"]
     for index in range(architecture["depth"]):
+        activation = ACTIVATION_FUNCTIONS[activations[index]]
         hidden = activation(hidden @ weights[f"layer{index}.weight"].T.astype(np.float64) + weights[f"layer{index}.bias"])
     logits = hidden @ weights["output.weight"].T.astype(np.float64) + weights["output.bias"]
     return (1 / (1 + np.exp(-logits))).reshape(height, width, 3)
@@ -43,9 +52,15 @@ def test_render_shape_dtype_and_range(network):
     assert image.min() >= 0.0 and image.max() <= 1.0
 
 
-@pytest.mark.parametrize("activation", ["tanh", "sin"])
-def test_tiled_evaluation_equals_textbook_formula(activation):
-    architecture = dict(cppn.default_architecture(), activation=activation)
+@pytest.mark.parametrize("change", [
+    {"activation": "tanh"},
+    {"activation": "sin"},
+    {"activation": "gaussian"},
+    {"activation": ["sin", "tanh", "gaussian", "tanh"], "fourier_scales": [1.0, 3.5]},
+    {"width": 32, "depth": 2, "fourier_scales": [8.0], "inputs": ["r", "x"]},
+])
+def test_tiled_evaluation_equals_textbook_formula(change):
+    architecture = dict(cppn.default_architecture(), **change)
     weights = cppn.random_weights(architecture, seed=3)
     network = cppn.CPPN(architecture, weights)
     latent = _latent(1)
@@ -119,6 +134,9 @@ def test_random_weights_are_seeded_float32_and_give_rich_images():
         ({"inputs": ["x", "x"]}, "'inputs'"),
         ({"inputs": ["z"]}, "'inputs'"),
         ({"activation": "relu"}, "'activation'"),
+        ({"activation": ["tanh", "sin"]}, "'activation'"),
+        ({"fourier_scales": [0.0]}, "'fourier_scales'"),
+        ({"fourier_scales": "1 2"}, "'fourier_scales'"),
         ({"output": "linear"}, "'output'"),
     ],
 )
@@ -135,3 +153,42 @@ def test_wrong_weights_and_latents_are_refused(network):
         cppn.CPPN(architecture, weights)
     with pytest.raises(ValueError, match="latent"):
         network.render(np.zeros(5), 8, 8)
+
+
+def test_new_styles_default_to_width_128_and_old_architectures_keep_their_weights():
+    architecture = cppn.default_architecture()
+    assert architecture["width"] == 128 and "fourier_scales" not in architecture
+    # An architecture without the optional keys draws the same random numbers as before
+    # they existed: the Fourier columns only appear when asked for.
+    old = dict(architecture, width=32)
+    with_empty = dict(old, fourier_scales=[])
+    for name, value in cppn.random_weights(old, 3).items():
+        np.testing.assert_array_equal(value, cppn.random_weights(with_empty, 3)[name])
+    assert cppn.weight_shapes(dict(old, fourier_scales=[1.0, 2.0]))["layer0.weight"] == (32, 3 + 8 + 8)
+
+
+def test_no_warp_is_the_identity_and_warp_bends_the_picture(network):
+    latent = _latent(12)
+    plain = network.render(latent, 48, 27)
+    np.testing.assert_array_equal(network.render(latent, 48, 27, warp=0.0, warp_phase=2.0), plain)
+    assert np.abs(network.render(latent, 48, 27, warp=0.2, warp_phase=1.0) - plain).mean() > 0.01
+
+
+def test_fourier_features_render_rich_images_at_any_size():
+    architecture = dict(cppn.default_architecture(), fourier_scales=[1.0, 2.0, 4.0], activation="gaussian")
+    network = cppn.CPPN(architecture, cppn.random_weights(architecture, seed=2))
+    for size in ((64, 36), (36, 64), (40, 40)):
+        image = network.render(_latent(2), *size)
+        assert image.shape == (size[1], size[0], 3) and 0 <= image.min() and image.max() <= 1
+        assert image.std(axis=(0, 1)).max() > 0.05
+
+
+def test_stop_event_cancels_between_tiles(network):
+    from neural_aesthetics.core import jobs
+
+    class Stopped:
+        def is_set(self):
+            return True
+
+    with pytest.raises(jobs.Cancelled):
+        network.render(_latent(0), 64, 64, tile_pixels=256, stop_event=Stopped())

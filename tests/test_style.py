@@ -15,7 +15,7 @@ from neural_aesthetics.core.errors import UserError
 
 
 def _procedural_style(directory, name="test_style", seed=7):
-    architecture = cppn.default_architecture()
+    architecture = dict(cppn.default_architecture(), width=32)  # small files, shapes the messages name
     weights = cppn.random_weights(architecture, seed)
     metadata = {"label": f"Test, seed {seed}", "origin": "procedural", "objective": {"kind": "procedural", "seed": seed},
                 "seed": seed}

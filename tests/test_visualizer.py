@@ -28,9 +28,9 @@ def music(tmp_path_factory) -> Path:
 
 
 def request(music: Path, out_dir: Path, origin: float = 1.0, first: int = 1, end: int = 25, **kw):
+    kw = {"width": 48, "height": 27, **kw}
     return visualizer.BakeRequest(
-        audio_path=music, timing=Timing(FPS, origin, first, end), style_path=STYLE,
-        out_dir=out_dir, width=48, height=27, **kw,
+        audio_path=music, timing=Timing(FPS, origin, first, end), style_path=STYLE, out_dir=out_dir, **kw,
     )
 
 
@@ -82,3 +82,151 @@ def test_absurd_sizes_are_refused_before_any_work(music, tmp_path, width, height
     with pytest.raises(UserError, match="px is out of range"):
         visualizer.bake_visualizer(bad)
     assert not (tmp_path / "frames").exists()
+
+
+# --- chunks, resume after a kill, cancel, one bake per folder --------------------------------
+
+import dataclasses  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from neural_aesthetics.core import bake, jobs, worker  # noqa: E402
+
+
+def frame_bytes(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.glob("*.png"))}
+
+
+def hidden_leftovers(folder: Path) -> list[str]:
+    return [path.name for path in folder.iterdir() if path.name.startswith(".") and path.name != f".{visualizer.RECORD_NAME}"]
+
+
+def test_chunks_of_a_bake_are_byte_identical_to_the_whole_bake(music, tmp_path):
+    whole = visualizer.bake_visualizer(request(music, tmp_path / "whole", preset="pulse"))
+    chunked_dir = tmp_path / "chunks"
+    for frames in ((17, 30), (1, 4), (5, 16)):  # out of order; (17, 30) is clipped to the strip's end (24)
+        chunk = visualizer.bake_visualizer(request(music, chunked_dir, preset="pulse", frames=frames))
+        assert chunk.frame_first == frames[0] and len(chunk.paths) == min(frames[1], 24) - frames[0] + 1
+    assert frame_bytes(chunked_dir) == frame_bytes(tmp_path / "whole") and len(whole.paths) == 24
+    record = json.loads((chunked_dir / visualizer.RECORD_NAME).read_text())
+    assert len(record["frames"]) == 24 and record["key"]["mapping"]["preset"] == "pulse"
+    with pytest.raises(UserError, match="outside the strip"):
+        visualizer.bake_visualizer(request(music, chunked_dir, frames=(40, 50)))
+
+
+def test_bake_request_survives_the_worker_json_round_trip(music, tmp_path):
+    original = request(music, tmp_path, frames=(3, 9), preset="bass", preset_strengths={"bass": 2.0},
+                       preset_smoothing={"bass": 0.3}, image_format="exr", backend="numpy")
+    assert worker.decode_bake_request(json.loads(json.dumps(worker.encode_bake_request(original)))) == original
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"preset": "disco"}, "unknown preset"),
+    ({"preset_strengths": {"pulse": -2}}, "strength of pulse"),
+    ({"image_format": "tiff"}, "Unknown image format"),
+    ({"backend": "cuda"}, "Unknown backend"),
+])
+def test_bad_settings_are_user_errors_before_any_work(music, tmp_path, change, fragment):
+    with pytest.raises(UserError, match=fragment):
+        visualizer.bake_visualizer(request(music, tmp_path / "frames", **change))
+    assert not (tmp_path / "frames").exists()
+
+
+_CHILD = """
+import json, os, sys, types
+sys.path[:0] = json.loads(os.environ["NA_SYS_PATH"])
+package = types.ModuleType("neural_aesthetics"); package.__path__ = [os.environ["NA_ROOT"]]
+sys.modules["neural_aesthetics"] = package
+from neural_aesthetics.core import visualizer, worker
+visualizer.bake_visualizer(worker.decode_bake_request(json.loads(os.environ["NA_REQUEST"])))
+"""
+
+
+def start_bake_process(bake_request) -> subprocess.Popen:
+    env = dict(os.environ, NA_SYS_PATH=json.dumps(sys.path), NA_ROOT=str(ROOT),
+               NA_REQUEST=json.dumps(worker.encode_bake_request(bake_request)))
+    return subprocess.Popen([sys.executable, "-c", _CHILD], env=env, stderr=subprocess.PIPE)
+
+
+def wait_for(condition, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def run_bake_process(bake_request) -> None:
+    process = start_bake_process(bake_request)
+    _, errors = process.communicate(timeout=300)
+    assert process.returncode == 0, errors.decode()
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL")
+def test_resume_after_a_killed_bake_gives_the_files_of_an_uninterrupted_bake(music, tmp_path):
+    """Every bake here is a fresh process, as a re-run command would be."""
+    big = dict(width=480, height=270, backend="numpy")  # slow enough to kill half-way
+    killed_dir = tmp_path / "killed"
+    process = start_bake_process(request(music, killed_dir, **big))
+    try:
+        wait_for(lambda: process.poll() is not None or len(list(killed_dir.glob("*.png"))) >= 3)
+        assert process.poll() is None, process.stderr.read().decode()
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    left = {path.name: path.stat().st_mtime_ns for path in killed_dir.glob("*.png")}
+    assert 3 <= len(left) < 24, "the bake was not killed half-way"
+    assert any(path.name.startswith(f"{bake.LOCK_PREFIX}.") for path in killed_dir.iterdir())  # its lock stays
+    run_bake_process(request(music, killed_dir, **big))  # the re-run
+    assert all((killed_dir / name).stat().st_mtime_ns == mtime for name, mtime in left.items())  # kept, not redone
+    run_bake_process(request(music, tmp_path / "clean", **big))  # uninterrupted
+    assert len(frame_bytes(killed_dir)) == 24 and frame_bytes(killed_dir) == frame_bytes(tmp_path / "clean")
+    assert hidden_leftovers(killed_dir) == []  # the dead bake's lock and temporary file are gone
+
+
+@pytest.mark.parametrize("after_frames", [0, 5])
+def test_cancel_leaves_only_whole_frames_and_frees_the_folder(music, tmp_path, after_frames):
+    token = jobs.CancelToken()
+    if after_frames == 0:
+        token.cancel()
+
+    def progress(done, _total, _message):
+        if done == after_frames:
+            token.cancel()
+
+    with pytest.raises(jobs.Cancelled):
+        visualizer.bake_visualizer(request(music, tmp_path, width=320, height=180), progress, token)
+    assert sorted(path.name for path in tmp_path.glob("*.png")) == [f"{index:06d}.png" for index in range(after_frames)]
+    assert hidden_leftovers(tmp_path) == []
+    finished = visualizer.bake_visualizer(request(music, tmp_path, width=320, height=180))
+    assert (finished.skipped, finished.written) == (after_frames, 24 - after_frames)
+
+
+def test_a_second_bake_into_a_busy_folder_is_refused_but_farm_chunks_may_share_it(music, tmp_path):
+    busy = request(music, tmp_path, frames=(1, 12))
+    loaded = visualizer.style_io.load_style(busy.style_path)
+    digest = __import__("hashlib").sha256(json.dumps(visualizer.bake_key(busy, loaded), sort_keys=True)
+                                          .encode()).hexdigest()
+    other_process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = tmp_path / f"{bake.LOCK_PREFIX}.{bake._host()}.{other_process.pid}.lock"
+        lock.write_text(json.dumps({"host": bake._host(), "pid": other_process.pid, "key": digest, "span": [0, 11]}))
+        with pytest.raises(UserError, match="Another bake is writing into"):
+            visualizer.bake_visualizer(request(music, tmp_path, seed=3))  # another bake
+        with pytest.raises(UserError, match="Another bake is writing into"):
+            visualizer.bake_visualizer(request(music, tmp_path, frames=(10, 20)))  # overlapping frames
+        assert not list(tmp_path.glob("*.png"))
+        chunk = visualizer.bake_visualizer(request(music, tmp_path, frames=(13, 24)))  # the farm's other chunk
+        assert chunk.written == 12 and lock.exists()
+    finally:
+        other_process.kill()
+        other_process.wait()
+    resumed = visualizer.bake_visualizer(request(music, tmp_path))  # the holder died: its lock is stale
+    assert (resumed.skipped, resumed.written) == (12, 12) and hidden_leftovers(tmp_path) == []
+
+
+def test_bake_uses_the_backend_it_is_told(music, tmp_path):
+    result = visualizer.bake_visualizer(dataclasses.replace(request(music, tmp_path), backend="numpy"))
+    assert result.backend == "numpy" and result.record["backend"] == "numpy"

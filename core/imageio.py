@@ -1,0 +1,180 @@
+"""Writing frames: 8/16-bit PNG and JPEG in sRGB, half-float OpenEXR in linear light.
+
+The CPPN draws display (sRGB-encoded) values in [0, 1]. Blender expects 8/16-bit PNG and
+JPEG files to hold sRGB-encoded values and EXR files to hold scene-linear values, so:
+
+- ``png8`` / ``jpeg``: the values, rounded to 0..255 (JPEG quality 95, no chroma
+  subsampling);
+- ``png16``: the values, rounded to 0..65535 (written here: Pillow has no 16-bit RGB);
+- ``exr``: the values decoded with the sRGB transfer function (IEC 61966-2-1) to linear,
+  as half floats, channels B, G, R, ZIP-compressed 16-scanline blocks (written here).
+
+``prepare`` turns a float frame into the array a format stores (done in the compute
+thread, so the queue between compute and writing holds small arrays); ``write_atomically``
+writes a prepared frame through a hidden temporary file and renames it into place.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+FORMATS = {"png8": ".png", "png16": ".png", "jpeg": ".jpg", "exr": ".exr"}
+"""Image format name -> file extension."""
+FRAME_EXTENSIONS = tuple(sorted(set(FORMATS.values())))
+JPEG_QUALITY = 95
+PNG_COMPRESS_LEVEL = 1
+EXR_LINES_PER_BLOCK = 16
+
+
+def check_format(image_format: str) -> str:
+    if image_format not in FORMATS:
+        raise ValueError(f"image format must be one of {list(FORMATS)}, got {image_format!r}")
+    return image_format
+
+
+def to_rgb8(rgb: np.ndarray) -> np.ndarray:
+    """Float display values in [0, 1] -> uint8 0..255, rounded to nearest."""
+    scaled = np.clip(rgb, 0.0, 1.0) * 255.0
+    return np.rint(scaled, out=scaled).astype(np.uint8)
+
+
+def to_rgb16(rgb: np.ndarray) -> np.ndarray:
+    """Float display values in [0, 1] -> uint16 0..65535, rounded to nearest."""
+    scaled = np.clip(rgb, 0.0, 1.0).astype(np.float64) * 65535.0
+    return np.rint(scaled, out=scaled).astype(np.uint16)
+
+
+def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
+    """The sRGB decoding function (IEC 61966-2-1), float32 in, float32 out."""
+    values = np.clip(np.asarray(rgb, dtype=np.float32), 0.0, 1.0)
+    return np.where(values <= 0.04045, values / 12.92,
+                    np.power((values + 0.055) / 1.055, 2.4, dtype=np.float32)).astype(np.float32)
+
+
+def prepare(rgb: np.ndarray, image_format: str) -> np.ndarray:
+    """The array ``image_format`` stores for float display values ``rgb`` (H, W, 3)."""
+    check_format(image_format)
+    if image_format in ("png8", "jpeg"):
+        return to_rgb8(rgb)
+    if image_format == "png16":
+        return to_rgb16(rgb)
+    return srgb_to_linear(rgb).astype(np.float16)
+
+
+# --- PNG 16-bit ----------------------------------------------------------------------------
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def encode_png16(rgb16: np.ndarray) -> bytes:
+    """A 16-bit RGB PNG of a uint16 (H, W, 3) array; every row uses the Up filter."""
+    height, width, _ = rgb16.shape
+    rows = rgb16.astype(">u2").reshape(height, width * 3).view(np.uint8)
+    filtered = np.empty((height, width * 6 + 1), dtype=np.uint8)
+    filtered[:, 0] = 2  # filter type Up: byte minus the byte above (mod 256)
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
+            + _png_chunk(b"sRGB", b"\x00")
+            + _png_chunk(b"IDAT", zlib.compress(filtered.tobytes(), 6)) + _png_chunk(b"IEND", b""))
+
+
+# --- OpenEXR ---------------------------------------------------------------------------------
+
+
+def _exr_attribute(name: str, kind: str, value: bytes) -> bytes:
+    return name.encode() + b"\0" + kind.encode() + b"\0" + struct.pack("<i", len(value)) + value
+
+
+def _exr_zip(raw: bytes) -> bytes:
+    """OpenEXR ZIP: split even/odd bytes, delta-predict, deflate (raw if that is not smaller)."""
+    data = np.frombuffer(raw, dtype=np.uint8)
+    reordered = np.concatenate([data[0::2], data[1::2]])
+    predicted = reordered.copy()
+    predicted[1:] = (reordered[1:].astype(np.int16) - reordered[:-1] + 128).astype(np.uint8)
+    compressed = zlib.compress(predicted.tobytes(), 4)
+    return compressed if len(compressed) < len(raw) else raw
+
+
+def encode_exr(rgb_half: np.ndarray) -> bytes:
+    """A scanline OpenEXR file of a float16 (H, W, 3) linear RGB array (ZIP compression)."""
+    height, width, _ = rgb_half.shape
+    channels = b"".join(name + b"\0" + struct.pack("<iB3xii", 1, 0, 1, 1) for name in (b"B", b"G", b"R")) + b"\0"
+    window = struct.pack("<iiii", 0, 0, width - 1, height - 1)
+    header = (b"\x76\x2f\x31\x01" + struct.pack("<i", 2)
+              + _exr_attribute("channels", "chlist", channels)
+              + _exr_attribute("compression", "compression", b"\x03")
+              + _exr_attribute("dataWindow", "box2i", window)
+              + _exr_attribute("displayWindow", "box2i", window)
+              + _exr_attribute("lineOrder", "lineOrder", b"\x00")
+              + _exr_attribute("pixelAspectRatio", "float", struct.pack("<f", 1.0))
+              + _exr_attribute("screenWindowCenter", "v2f", struct.pack("<ff", 0.0, 0.0))
+              + _exr_attribute("screenWindowWidth", "float", struct.pack("<f", 1.0))
+              + b"\0")
+    # Per scanline: all B values, then G, then R (channels in name order), little-endian.
+    planar = np.ascontiguousarray(rgb_half.astype("<f2")[:, :, ::-1].transpose(0, 2, 1))  # (H, 3, W)
+    n_blocks = (height + EXR_LINES_PER_BLOCK - 1) // EXR_LINES_PER_BLOCK
+    blocks = []
+    for block in range(n_blocks):
+        first = block * EXR_LINES_PER_BLOCK
+        data = _exr_zip(planar[first:first + EXR_LINES_PER_BLOCK].tobytes())
+        blocks.append(struct.pack("<ii", first, len(data)) + data)
+    offsets = []
+    position = len(header) + 8 * n_blocks
+    for block in blocks:
+        offsets.append(position)
+        position += len(block)
+    return header + struct.pack(f"<{n_blocks}Q", *offsets) + b"".join(blocks)
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def temporary_name(path: Path) -> Path:
+    """The hidden temporary file a frame is written to before it is renamed to ``path``."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with open(path, "wb") as stream:
+        stream.write(data)
+
+
+def write_file(path: Path, prepared: np.ndarray, image_format: str) -> None:
+    """Write a prepared frame to ``path`` directly (not atomically)."""
+    if image_format in ("png8", "jpeg"):
+        from PIL import Image
+
+        image = Image.fromarray(prepared, "RGB")
+        if image_format == "png8":
+            image.save(path, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        else:
+            image.save(path, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+    elif image_format == "png16":
+        _write_bytes(path, encode_png16(prepared))
+    else:
+        _write_bytes(path, encode_exr(prepared))
+
+
+def write_atomically(path: Path, prepared: np.ndarray, image_format: str) -> None:
+    """Write a prepared frame as ``path`` via a hidden temporary file in the same folder.
+
+    On any exception (including KeyboardInterrupt) the temporary file is removed and
+    ``path`` is left untouched; a file at ``path`` is always a whole frame.
+    """
+    path = Path(path)
+    temporary = temporary_name(path)
+    try:
+        write_file(temporary, prepared, image_format)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
