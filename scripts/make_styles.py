@@ -1,9 +1,15 @@
-"""Regenerate the bundled procedural styles in styles/ from their seeds.
+"""Regenerate the bundled styles in styles/: procedural ones from seeds, palette-trained ones.
 
-    python scripts/make_styles.py [--out styles]
+    python scripts/make_styles.py [--out styles] [--only NAME ...]        # procedural only (numpy)
+    .venvs/blender-5.0/bin/python scripts/make_styles.py --trained [...]  # also palette-trained (torch)
 
-Each style is a random CPPN (``core.cppn.random_weights``) with a seeded colour palette,
-labelled honestly as procedural: no CLIP training went into it. Same seeds, same weights.
+Procedural styles are random CPPNs (``core.cppn.random_weights``) with a seeded colour
+palette, labelled honestly as procedural: no training went into them. Same seeds, same weights.
+
+Palette-trained styles start from a random CPPN and are trained on the CPU with the
+palette objective alone (``core.train``, no CLIP: the build machines cannot download CLIP
+weights) towards the palette of a recipe in ``styles/recipes.json``; their labels say so
+and name the recipe to train with CLIP on a GPU for the full look. Deterministic on the CPU.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ if "neural_aesthetics" not in sys.modules:  # the repository root is the package
     _package.__path__ = [str(ROOT)]
     sys.modules["neural_aesthetics"] = _package
 
-from neural_aesthetics.core import bake, cppn, mapping, style  # noqa: E402
+from neural_aesthetics.core import cppn, imageio, mapping, style  # noqa: E402
 
 THUMBNAIL_SIZE = (160, 90)
 """Thumbnail width, height in pixels."""
@@ -54,6 +60,8 @@ class ProceduralStyle:
     character: str
 
 
+PROCEDURAL_WIDTH = 32
+"""Hidden width the bundled procedural styles were made with (new styles default to ``cppn.DEFAULT_WIDTH``)."""
 PALETTE_SPREAD = 0.3
 """How much of each channel's own random output weights stays beside the shared palette unit."""
 
@@ -67,6 +75,7 @@ STYLES = (
 def style_weights(recipe: ProceduralStyle) -> tuple[dict, dict[str, np.ndarray]]:
     """The architecture and weights of one recipe."""
     architecture = cppn.default_architecture()
+    architecture["width"] = PROCEDURAL_WIDTH
     architecture["activation"] = recipe.activation
     weights = cppn.random_weights(architecture, recipe.seed, recipe.weight_scale)
     if recipe.channel_gains is not None:
@@ -99,15 +108,72 @@ def make_style(recipe: ProceduralStyle, out_dir: Path) -> Path:
         "steps": 0,
         "seed": recipe.seed,
     }
-    return style.save_style(out_dir, recipe.name, architecture, weights, metadata, bake.to_rgb8(rgb))
+    return style.save_style(out_dir, recipe.name, architecture, weights, metadata, imageio.to_rgb8(rgb))
+
+
+@dataclass(frozen=True)
+class PaletteStyle:
+    """Recipe of one bundled palette-trained style.
+
+    Attributes:
+        name: file stem. title: first words of the label.
+        recipe: the recipe in styles/recipes.json whose palette it is trained towards.
+        seed: seed of the random start and of the training.
+        activation: hidden activation, "tanh" or "sin".
+    """
+
+    name: str
+    title: str
+    recipe: str
+    seed: int
+    activation: str
+
+
+PALETTE_STEPS = 300
+PALETTE_STYLES = (
+    PaletteStyle("neon", "Neon", "cyberpunk-neon", 11, "tanh"),
+    PaletteStyle("nebula", "Nebula", "cosmic-nebula", 12, "tanh"),
+    PaletteStyle("moss", "Moss", "organic-fractals", 13, "sin"),
+    PaletteStyle("glitch", "Glitch", "glitch", 14, "tanh"),
+    PaletteStyle("pastel", "Pastel", "pastel-watercolour", 15, "sin"),
+    PaletteStyle("lava", "Lava", "molten-lava", 16, "tanh"),
+)
+
+
+def make_palette_style(recipe: PaletteStyle, out_dir: Path) -> Path:
+    """Train one palette style on the CPU (needs torch) into ``out_dir``; return the ``.safetensors`` path."""
+    from neural_aesthetics.core import train
+
+    palette = train.load_recipes()[recipe.recipe].palette
+    config = train.TrainConfig(
+        palette=palette, steps=PALETTE_STEPS, learning_rate=1e-2, batch=8, render_size=64, seed=recipe.seed,
+        activation=recipe.activation, device="cpu", preview_every=0,
+        label=(f"{recipe.title}: palette-trained — the '{recipe.recipe}' recipe's {len(palette)} colours, "
+               f"{PALETTE_STEPS} CPU steps from a random CPPN (not CLIP-trained; train the recipe on a GPU "
+               f"for the full look)"),
+    )
+    return train.train_style(config, out_dir, recipe.name)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Regenerate the bundled procedural styles.")
+    parser = argparse.ArgumentParser(description="Regenerate the bundled styles.")
     parser.add_argument("--out", default=str(ROOT / "styles"), help="output folder (default: styles/)")
+    parser.add_argument("--trained", action="store_true", help="also train the palette styles (needs torch)")
+    parser.add_argument("--only", nargs="*", help="names of the styles to write (default: all)")
     args = parser.parse_args(argv)
+    wanted = set(args.only) if args.only else None
+    written = []
     for recipe in STYLES:
-        path = make_style(recipe, Path(args.out))
+        if wanted is None or recipe.name in wanted:
+            written.append(make_style(recipe, Path(args.out)))
+    if args.trained:
+        import torch
+
+        torch.set_num_threads(1)  # tiny networks: one thread is fastest, and fixes the summation order
+        for recipe in PALETTE_STYLES:
+            if wanted is None or recipe.name in wanted:
+                written.append(make_palette_style(recipe, Path(args.out)))
+    for path in written:
         print(f"make_styles: wrote {path.with_suffix('')}.{{safetensors,json,png}}")
     return 0
 

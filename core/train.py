@@ -1,0 +1,457 @@
+"""Train a style: a text prompt (and/or reference images, a palette) becomes a reusable CPPN style.
+
+Pure Python at import: torch and open_clip are imported only when a training starts
+(``train_style``), so Blender without the training pack can still read configs and recipes.
+
+What a training optimises (each term has a weight; any combination works):
+
+- ``prompts``: pull the frames' CLIP image embedding towards each prompt's text embedding;
+- ``negative_prompt``: push it away from that text;
+- ``reference_images``: pull it towards the mean embedding of a mood board of images;
+- ``palette``: a colour-distribution distance of the frames' pixels to a list of colours
+  (sliced Wasserstein, ``core.objectives``), no CLIP needed.
+
+A style must stay on-style for every latent the music can produce, at any framing: every
+step draws fresh random latents and random cutouts (position, size, rotation, mirror) of
+a 16:9 frame, rendered straight at the CLIP input size, plus a little pixel noise for
+CLIP. Adam updates the CPPN; CLIP stays frozen. On the CPU a run is deterministic for a
+seed. The result is scored on held-out latents and saved with ``core.style.save_style``.
+
+Use::
+
+    config = TrainConfig(prompts=["cosmic nebula"], steps=800)
+    path = train_style(config, out_dir, "nebula", progress=print_progress, cancel=token)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import cppn, style
+from .errors import UserError
+from .jobs import Cancelled
+
+DEFAULT_CLIP_MODEL = "ViT-B-32"
+DEFAULT_CLIP_PRETRAINED = "laion2b_s34b_b79k"
+"""ViT-B-32 trained on LAION-2B (open_clip tag): a good speed/quality choice, 224 px input."""
+RECIPES_PATH = Path(__file__).resolve().parents[1] / "styles" / "recipes.json"
+RECIPES_FORMAT = "neural_aesthetics.recipes"
+RECIPES_VERSION = 1
+THUMBNAIL_SIZE = (160, 90)
+AUTO_RENDER_SIZE = 128
+"""Cutout side rendered for CLIP training when ``render_size`` is 0 (at most the CLIP input
+size; upsampled bilinearly to it). At 224 px the CPPN's forward+backward costs a third of a
+ViT-B-32 step on a CPU; at 128 px about a tenth (benchmarks/bench_train.py)."""
+_HEX_COLOUR = re.compile(r"#?([0-9a-fA-F]{6})")
+
+
+class TrainError(UserError):
+    """A training setting or input the user can fix (one line)."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs, as plain values (JSON-ready; see ``to_dict``).
+
+    Objective:
+        prompts: texts the style should look like (each pulls equally).
+        negative_prompt: a text the style should not look like ("" = none).
+        reference_images: image files (a mood board) the style should look like.
+        palette: colours the frames should be made of, "#rrggbb" or [r, g, b] in 0..1.
+        palette_shares: each palette colour's share of a frame (None = equal shares).
+        prompt_weight, negative_weight, reference_weight, palette_weight: the terms' weights.
+    Optimisation:
+        steps: Adam steps. learning_rate: Adam's step size.
+        batch: random latents (one cutout each) per step.
+        render_size: side in pixels each cutout is rendered at, then resized to the CLIP
+            input size (0 = automatic: ``AUTO_RENDER_SIZE`` or the CLIP input size if
+            smaller; 96 for palette-only training).
+        seed: seeds the start weights and every random draw (deterministic on the CPU).
+        device: "auto" (CUDA, then Apple MPS, then CPU), "cpu", "cuda", "mps" (any case).
+    Network (ignored when ``init_style`` is given: its architecture is kept):
+        width, depth: hidden units per layer and hidden layers. latent_dim: latent size.
+        activation: "tanh" or "sin".
+        init_style: a style file (.safetensors or .json) to fine-tune instead of starting
+            from random weights ("" = random start).
+    CLIP (only loaded when a CLIP term is used):
+        clip_model: open_clip model name. clip_pretrained: its pretrained tag.
+        clip_checkpoint: a local weights file for ``clip_model``, or an open_clip model
+            folder (``open_clip_config.json`` + weights); "" = use the pretrained tag.
+        cache_dir: where downloaded weights are kept ("" = open_clip's default).
+        allow_download: False refuses to download (Blender's online access is off).
+    Reporting:
+        preview_every: a preview image goes to ``progress`` every this many steps (0 = never).
+        label: the style's menu label ("" = made from the objective).
+    """
+
+    prompts: list[str] = field(default_factory=list)
+    negative_prompt: str = ""
+    reference_images: list[str] = field(default_factory=list)
+    palette: list = field(default_factory=list)
+    palette_shares: list[float] | None = None
+    prompt_weight: float = 1.0
+    negative_weight: float = 0.3
+    reference_weight: float = 1.0
+    palette_weight: float = 1.0
+    steps: int = 600
+    learning_rate: float = 2e-3
+    batch: int = 8
+    render_size: int = 0
+    seed: int = 0
+    device: str = "auto"
+    width: int = 32
+    depth: int = 4
+    latent_dim: int = 8
+    activation: str = "tanh"
+    init_style: str = ""
+    clip_model: str = DEFAULT_CLIP_MODEL
+    clip_pretrained: str = DEFAULT_CLIP_PRETRAINED
+    clip_checkpoint: str = ""
+    cache_dir: str = ""
+    allow_download: bool = True
+    preview_every: int = 50
+    label: str = ""
+
+    def to_dict(self) -> dict:
+        """The config as plain JSON-ready values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "training settings") -> "TrainConfig":
+        """A config from plain values; unknown keys raise ``TrainError`` naming ``source``."""
+        if not isinstance(values, dict):
+            raise TrainError(f"{source}: expected an object of settings, got {type(values).__name__}")
+        known = {item.name for item in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise TrainError(f"{source}: unknown setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    @property
+    def uses_clip(self) -> bool:
+        """True if a CLIP term has a target and a weight above 0 (then CLIP is loaded)."""
+        return bool((self.prompts and self.prompt_weight > 0)
+                    or (self.negative_prompt and self.negative_weight > 0)
+                    or (self.reference_images and self.reference_weight > 0))
+
+
+@dataclass
+class TrainProgress:
+    """One progress report, after each step.
+
+    Attributes:
+        step: steps done (1..total). total: steps planned.
+        loss: the step's total loss (lower is better).
+        score: the step's CLIP score (mean cosine similarity of the batch to the prompts
+            and reference images), None when training without CLIP.
+        seconds: wall time since the training started (CLIP loading included).
+        preview: (90, 160, 3) uint8 RGB of the style's first bake frame, every
+            ``preview_every`` steps and at the last step, else None.
+    """
+
+    step: int
+    total: int
+    loss: float
+    score: float | None
+    seconds: float
+    preview: np.ndarray | None = None
+
+    @property
+    def message(self) -> str:
+        """A one-line summary, e.g. for ``jobs.ProgressCallback``'s message."""
+        score = "" if self.score is None else f", CLIP score {self.score:.3f}"
+        return f"Step {self.step}/{self.total}: loss {self.loss:.4f}{score}"
+
+
+# --- checking inputs ---------------------------------------------------------------------
+
+
+def parse_colour(value, source: str = "palette") -> tuple[float, float, float]:
+    """An RGB triple in 0..1 from "#rrggbb" / "rrggbb" or [r, g, b] in 0..1; TrainError otherwise."""
+    if isinstance(value, str):
+        match = _HEX_COLOUR.fullmatch(value.strip())
+        if match:
+            digits = match.group(1)
+            return tuple(int(digits[index:index + 2], 16) / 255.0 for index in (0, 2, 4))
+    elif (isinstance(value, (list, tuple)) and len(value) == 3
+          and all(isinstance(c, (int, float)) and not isinstance(c, bool) and 0 <= c <= 1 for c in value)):
+        return tuple(float(c) for c in value)
+    raise TrainError(f"{source}: colour {value!r} is not '#rrggbb' or [r, g, b] with values from 0 to 1")
+
+
+def colour_hex(rgb) -> str:
+    """'#rrggbb' of an RGB triple in 0..1."""
+    return "#" + "".join(f"{round(min(1.0, max(0.0, float(c))) * 255):02x}" for c in rgb)
+
+
+def _check_number(name: str, value, low: float, high: float, whole: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and whole:
+        ok = float(value).is_integer()
+    if not ok or not low <= value <= high:
+        kind = "a whole number" if whole else "a number"
+        raise TrainError(f"Training setting '{name}' must be {kind} from {low:g} to {high:g}, got {value!r}")
+
+
+def check_config(config: TrainConfig) -> None:
+    """Raise ``TrainError`` (one line) for a setting that cannot work; nothing heavy is loaded."""
+    if not isinstance(config.prompts, list) or not all(isinstance(p, str) and p.strip() for p in config.prompts):
+        raise TrainError("Training setting 'prompts' must be a list of non-empty texts")
+    for name, low, high, whole in (("steps", 1, 1_000_000, True), ("batch", 1, 256, True),
+                                   ("render_size", 0, 1024, True), ("width", 1, cppn.MAX_WIDTH, True),
+                                   ("depth", 1, cppn.MAX_DEPTH, True), ("latent_dim", 1, cppn.MAX_LATENT_DIM, True),
+                                   ("learning_rate", 1e-7, 1.0, False), ("preview_every", 0, 1_000_000, True),
+                                   ("prompt_weight", 0, 1e6, False), ("negative_weight", 0, 1e6, False),
+                                   ("reference_weight", 0, 1e6, False), ("palette_weight", 0, 1e6, False),
+                                   ("seed", 0, 2**63 - 1, True)):
+        _check_number(name, getattr(config, name), low, high, whole)
+    if config.render_size and config.render_size < 16:
+        raise TrainError(f"Training setting 'render_size' must be 0 (automatic) or at least 16, got {config.render_size}")
+    if config.activation not in cppn.ACTIVATIONS:
+        raise TrainError(f"Training setting 'activation' must be one of {list(cppn.ACTIVATIONS)}, got {config.activation!r}")
+    if str(config.device).lower() not in ("auto", "cpu", "cuda", "mps") and not str(config.device).lower().startswith("cuda:"):
+        raise TrainError(f"Training setting 'device' must be auto, cpu, cuda or mps, got {config.device!r}")
+    if not isinstance(config.palette, list):
+        raise TrainError("Training setting 'palette' must be a list of colours")
+    palette = [parse_colour(colour) for colour in config.palette]
+    if config.palette_shares is not None:
+        shares = config.palette_shares
+        if (not isinstance(shares, list) or len(shares) != len(palette) or not all(
+                isinstance(s, (int, float)) and not isinstance(s, bool) and s >= 0 for s in shares) or sum(shares) <= 0):
+            raise TrainError("Training setting 'palette_shares' must be one non-negative number per palette colour")
+    for image in config.reference_images:
+        if not Path(image).expanduser().is_file():
+            raise TrainError(f"Reference image not found: {image}")
+    uses_palette = bool(palette) and config.palette_weight > 0
+    if not config.uses_clip and not uses_palette:
+        raise TrainError("Nothing to train towards: give a prompt, reference images or a palette (with a weight above 0)")
+
+
+# --- recipes -----------------------------------------------------------------------------
+
+
+def load_recipes(path=None) -> dict[str, TrainConfig]:
+    """The training recipes of a recipes file (default: the bundled ``styles/recipes.json``).
+
+    A recipes file is JSON: ``{"format": "neural_aesthetics.recipes", "version": 1,
+    "recipes": {name: {TrainConfig fields...}}}``; names follow the style-name rule.
+    Raises ``TrainError`` (one line naming the file) if it is missing or malformed.
+    """
+    path = Path(path) if path is not None else RECIPES_PATH
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TrainError(f"{path}: recipes file not found") from None
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise TrainError(f"{path}: not a readable recipes file ({error})") from None
+    if not isinstance(data, dict) or data.get("format") != RECIPES_FORMAT:
+        raise TrainError(f"{path}: not a recipes file (its 'format' must be {RECIPES_FORMAT!r})")
+    if data.get("version") != RECIPES_VERSION:
+        raise TrainError(f"{path}: recipes version {data.get('version')!r}, but this extension reads version {RECIPES_VERSION}")
+    recipes = data.get("recipes")
+    if not isinstance(recipes, dict):
+        raise TrainError(f"{path}: 'recipes' must be an object of name -> settings")
+    configs = {}
+    for name, values in recipes.items():
+        if not style.STYLE_NAME_PATTERN.fullmatch(name):
+            raise TrainError(f"{path}: recipe name {name!r} is not allowed (letters, digits, '-' and '_')")
+        config = TrainConfig.from_dict(values, f"{path.name}, recipe '{name}'")
+        try:
+            check_config(config)
+        except TrainError as error:
+            raise TrainError(f"{path.name}, recipe '{name}': {error}") from None
+        configs[name] = config
+    return configs
+
+
+# --- training ----------------------------------------------------------------------------
+
+
+def _is_cancelled(cancel) -> bool:
+    if cancel is None:
+        return False
+    if callable(cancel):
+        return bool(cancel())
+    return bool(cancel.cancelled)
+
+
+def _reference_embedding(clip, paths: list[str]):
+    """Unit mean CLIP embedding (1, D) of the reference images (centre square, CLIP input size)."""
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    height, width = clip.image_size
+    images = []
+    for path in paths:
+        try:
+            with Image.open(Path(path).expanduser()) as image:
+                image = image.convert("RGB")
+                side = min(image.size)
+                left, top = (image.width - side) // 2, (image.height - side) // 2
+                image = image.crop((left, top, left + side, top + side)).resize((width, height), Image.BICUBIC)
+                images.append(np.asarray(image, dtype=np.float32) / 255.0)
+        except (OSError, UnidentifiedImageError, ValueError) as error:
+            raise TrainError(f"Reference image {path} cannot be read ({error})") from None
+    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).to(clip.device)
+    with torch.no_grad():
+        embeddings = torch.cat([clip.encode_images(chunk) for chunk in batch.split(8)])
+    return torch.nn.functional.normalize(embeddings.mean(0, keepdim=True), dim=-1)
+
+
+def objective_record(config: TrainConfig) -> dict:
+    """The objective as stored in a style's metadata (JSON-ready)."""
+    return {
+        "prompts": list(config.prompts),
+        "negative_prompt": config.negative_prompt,
+        "reference_images": [Path(image).name for image in config.reference_images],
+        "palette": [colour_hex(parse_colour(colour)) for colour in config.palette],
+        "palette_shares": config.palette_shares,
+        "weights": {term: weight for term, weight, used in (
+            ("prompt", config.prompt_weight, bool(config.prompts)),
+            ("negative", config.negative_weight, bool(config.negative_prompt)),
+            ("reference", config.reference_weight, bool(config.reference_images)),
+            ("palette", config.palette_weight, bool(config.palette))) if used},
+        "latents": "standard normal x uniform(0.5, 1.6) per sample, fresh every step",
+        "augmentations": "random 16:9-frame cutouts (half-size 0.4-1.0, rotation +-0.3 rad, mirror), pixel noise 0.02",
+    }
+
+
+def _default_label(config: TrainConfig, origin: str, steps: int) -> str:
+    if origin == "clip":
+        what = " / ".join(config.prompts) or f"{len(config.reference_images)} reference image(s)"
+        extra = f" + palette of {len(config.palette)}" if config.palette and config.palette_weight > 0 else ""
+        return f"CLIP-trained: {what}{extra} ({steps} steps)"
+    return f"palette-trained: {len(config.palette)} colours, not CLIP-trained ({steps} steps)"
+
+
+def build_trainer(config: TrainConfig, clip=None):
+    """The ``train_torch.Trainer`` of a checked config, its CLIP loaded (or ``clip`` used) when needed.
+
+    Returns ``(trainer, architecture, clip)``. Imports torch.
+    """
+    try:
+        import torch
+    except ImportError:
+        raise TrainError("Training needs torch: install the training pack in the extension's preferences") from None
+    from . import train_torch
+    from .cppn_torch import pick_device
+
+    device_name = str(config.device).lower()
+    try:
+        device = pick_device(device_name)
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as error:
+        raise TrainError(f"Training device {config.device!r} is not available here ({str(error).splitlines()[0]})") from None
+    torch.manual_seed(config.seed)
+
+    if config.init_style:
+        start = style.load_style(config.init_style)  # every check of a style from the internet
+        architecture, weights = start.architecture, start.weights
+    else:
+        architecture = {"inputs": ["x", "y", "r"], "latent_dim": int(config.latent_dim), "width": int(config.width),
+                        "depth": int(config.depth), "activation": config.activation, "output": "sigmoid"}
+        weights = None
+
+    if config.uses_clip and clip is None:
+        from . import clip_model
+
+        clip = clip_model.load_clip(config.clip_model, config.clip_pretrained, config.clip_checkpoint or None,
+                                    config.cache_dir or None, device, config.allow_download)
+    targets = train_torch.Targets()
+    if config.uses_clip:
+        if config.prompts:
+            targets.prompts = clip.encode_texts(config.prompts)
+        if config.negative_prompt:
+            targets.negative = clip.encode_texts([config.negative_prompt])
+        if config.reference_images:
+            targets.reference = _reference_embedding(clip, config.reference_images)
+    if config.palette:
+        colours = [parse_colour(colour) for colour in config.palette]
+        shares = np.asarray(config.palette_shares if config.palette_shares is not None else [1.0] * len(colours),
+                            dtype=np.float32)
+        targets.palette = torch.tensor(colours, dtype=torch.float32, device=device)
+        targets.palette_shares = torch.from_numpy(shares / shares.sum()).to(device)
+    render_size = config.render_size or (min(AUTO_RENDER_SIZE, clip.image_size[0]) if config.uses_clip else 96)
+    trainer = train_torch.Trainer(
+        architecture, weights, targets,
+        {"prompt": config.prompt_weight, "negative": config.negative_weight,
+         "reference": config.reference_weight, "palette": config.palette_weight},
+        clip if config.uses_clip else None, config.batch, render_size, config.learning_rate, config.seed, device,
+        total_steps=config.steps)
+    return trainer, architecture, clip
+
+
+def train_style(config: TrainConfig, out_dir, name: str,
+                progress: Callable[[TrainProgress], None] | None = None,
+                cancel=None, clip=None) -> Path:
+    """Train a style and save it as ``out_dir/name.{safetensors,json,png}``; return the ``.safetensors`` path.
+
+    Args:
+        config: what to train towards and how (checked first: ``TrainError`` for bad settings).
+        out_dir: folder of the style files (created if missing).
+        name: the style's name (letters, digits, '-' and '_').
+        progress: called after every step with a ``TrainProgress``.
+        cancel: a ``jobs.CancelToken`` (or a callable returning True to stop), checked
+            before every step: a cancelled training raises ``jobs.Cancelled`` after at most
+            the one step in progress, and writes nothing.
+        clip: an already loaded ``clip_model.Clip`` to use instead of loading one (tests,
+            benchmarks, several trainings in one process).
+
+    Raises ``UserError`` subclasses for problems the user can fix (settings, CLIP weights
+    missing offline, an init style that fails ``style.load_style``'s checks).
+    """
+    if not isinstance(name, str) or not style.STYLE_NAME_PATTERN.fullmatch(name):
+        raise TrainError(f"Style name {name!r} is not allowed: use up to 64 letters, digits, '-' and '_'")
+    check_config(config)
+    started = time.perf_counter()
+    if _is_cancelled(cancel):
+        raise Cancelled("cancelled")
+    trainer, architecture, clip = build_trainer(config, clip)
+    initial_score = trainer.held_out_score()
+    initial_palette = trainer.held_out_palette_distance()
+
+    for step in range(1, config.steps + 1):
+        if _is_cancelled(cancel):
+            raise Cancelled("cancelled")
+        result = trainer.step()
+        if progress is not None:
+            show = step == config.steps or (config.preview_every and step % config.preview_every == 0)
+            progress(TrainProgress(step, config.steps, result.loss, result.score,
+                                   time.perf_counter() - started, trainer.preview() if show else None))
+
+    final_score = trainer.held_out_score()
+    final_palette = trainer.held_out_palette_distance()
+    origin = "clip" if config.uses_clip else "palette"
+    rounded = lambda value: None if value is None else round(value, 6)  # noqa: E731
+    metadata = {
+        "label": config.label or _default_label(config, origin, config.steps),
+        "origin": origin,
+        "objective": objective_record(config),
+        "prompts": list(config.prompts),
+        "clip_model": clip.description if config.uses_clip else None,
+        "score": rounded(final_score),
+        "score_initial": rounded(initial_score),
+        "score_kind": "mean CLIP cosine similarity of 16 held-out latents' frames to the prompts / reference images"
+                      if config.uses_clip else None,
+        "palette_distance": rounded(final_palette),
+        "palette_distance_initial": rounded(initial_palette),
+        "steps": config.steps,
+        "seed": config.seed,
+        "settings": {
+            "learning_rate": config.learning_rate, "batch": config.batch, "render_size": trainer.render_size,
+            "device": str(trainer.device), "init_style": Path(config.init_style).name if config.init_style else None,
+            "seconds": round(time.perf_counter() - started, 1),
+        },
+    }
+    if _is_cancelled(cancel):
+        raise Cancelled("cancelled")
+    return style.save_style(out_dir, name, architecture, trainer.export_weights(), metadata, trainer.preview())
