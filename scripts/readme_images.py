@@ -1,0 +1,113 @@
+"""Render the README's pictures with the extension's own engine (no screenshots: the
+``bpy`` module has no user interface to capture).
+
+    .venvs/blender-5.0/bin/python scripts/readme_images.py [--out docs/images]
+
+Writes:
+- ``styles.png``: every bundled style, one frame each on the demo music, labelled with
+  its name and how it was made;
+- ``filmstrip.png``: one second of a bake on the demo music (every third frame at 24 fps)
+  above the onset strength of each frame, so a drum hit can be seen moving the picture.
+
+Deterministic: the music is generated from a seed and bakes are a function of the seed.
+Needs Pillow (in the 5.0 test venv) besides numpy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import types
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+if "neural_aesthetics" not in sys.modules:  # the repository root is the package
+    _package = types.ModuleType("neural_aesthetics")
+    _package.__path__ = [str(ROOT)]
+    sys.modules["neural_aesthetics"] = _package
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import synth_music  # noqa: E402
+from neural_aesthetics.core import audio, imageio, style  # noqa: E402
+from neural_aesthetics.core.preview import Preview  # noqa: E402
+from neural_aesthetics.core.timing import Timing  # noqa: E402
+from neural_aesthetics.core.visualizer import BakeRequest  # noqa: E402
+
+FPS = 24
+SECONDS = 8.0
+TILE = (320, 180)
+BACKGROUND = (24, 24, 28)
+TEXT = (230, 230, 230)
+DIM_TEXT = (150, 150, 160)
+
+
+def _request(music: Path, style_path: Path) -> BakeRequest:
+    timing = Timing(FPS, 0, 0, int(SECONDS * FPS))
+    return BakeRequest(audio_path=music, timing=timing, style_path=style_path, out_dir=music.parent,
+                       width=TILE[0], height=TILE[1], backend="numpy")
+
+
+def _tile(rgb: np.ndarray) -> Image.Image:
+    return Image.fromarray(imageio.to_rgb8(rgb))
+
+
+def contact_sheet(music: Path, styles_dir: Path, columns: int = 3) -> Image.Image:
+    """Every style in ``styles_dir`` at the same moment of the music (2.0 s: a kick)."""
+    infos = style.list_styles([styles_dir])
+    label_h = 40
+    rows = -(-len(infos) // columns)
+    sheet = Image.new("RGB", (columns * (TILE[0] + 8) + 8, rows * (TILE[1] + label_h + 8) + 8), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    for index, info in enumerate(infos):
+        x = 8 + (index % columns) * (TILE[0] + 8)
+        y = 8 + (index // columns) * (TILE[1] + label_h + 8)
+        preview = Preview.from_request(_request(music, info.path))
+        sheet.paste(_tile(preview.frame_at(2.0, *TILE)), (x, y))
+        draw.text((x + 2, y + TILE[1] + 4), info.name, fill=TEXT)
+        draw.text((x + 2, y + TILE[1] + 20), info.origin, fill=DIM_TEXT)
+    return sheet
+
+
+def filmstrip(music: Path, style_path: Path, first_s: float = 1.75, every: int = 3, count: int = 8) -> Image.Image:
+    """``count`` frames from ``first_s``, ``every`` frames apart, over a bar chart of onset."""
+    request = _request(music, style_path)
+    preview = Preview.from_request(request)
+    onset = audio.analyze(music, request.timing)["onset"]
+    small = (TILE[0] // 2, TILE[1] // 2)
+    chart_h = 60
+    strip = Image.new("RGB", (count * (small[0] + 4) + 4, small[1] + chart_h + 30), BACKGROUND)
+    draw = ImageDraw.Draw(strip)
+    first_frame = round(first_s * FPS)
+    for index in range(count):
+        frame = first_frame + index * every
+        x = 4 + index * (small[0] + 4)
+        strip.paste(_tile(preview.frame_at(frame / FPS, *small)), (x, 4))
+        bar = int(round(float(onset[frame]) * (chart_h - 8)))
+        base = small[1] + 8 + chart_h - 4
+        draw.rectangle((x + small[0] // 3, base - bar, x + 2 * small[0] // 3, base), fill=(240, 140, 60))
+        draw.text((x + 2, base + 4), f"frame {frame}  onset {float(onset[frame]):.2f}", fill=DIM_TEXT)
+    return strip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
+    parser.add_argument("--style", default="neon", help="style of the filmstrip")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder:
+        music = Path(folder) / "music.wav"
+        samples, _hits = synth_music.render_demo_clip(seconds=SECONDS, seed=0)
+        synth_music.write_wav(music, samples, 44100)
+        contact_sheet(music, ROOT / "styles").save(args.out / "styles.png", optimize=True)
+        filmstrip(music, ROOT / "styles" / f"{args.style}.safetensors").save(args.out / "filmstrip.png", optimize=True)
+    print(f"wrote {args.out / 'styles.png'} and {args.out / 'filmstrip.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
