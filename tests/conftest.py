@@ -5,8 +5,9 @@ Two ways in:
   points at the repository root without executing its ``__init__.py`` (which needs bpy).
 - Where bpy is importable (the test venvs of `make test`), the session first installs the
   extension package built by Blender's own tool into a throw-away ``HOME``, exactly as a
-  user's Blender would, and enables it. The light dependencies (soundfile, scipy, Pillow,
-  librosa) then come from the wheels inside that package: the venvs do not have them.
+  user's Blender would, and enables it. The light dependencies (soundfile, scipy, Pillow)
+  then come from the wheels inside that package: the venvs do not have them (they have
+  PyAV, at the bundled version, to check rendered videos).
 """
 
 from __future__ import annotations

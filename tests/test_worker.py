@@ -100,3 +100,32 @@ def test_a_users_mistake_in_the_worker_comes_back_as_one_line(bake_request, tmp_
     state = start(missing).wait(timeout_s=60)
     assert state.status == "failed"
     assert state.message.startswith("Sound file not found") and "\n" not in state.message
+
+
+def write_m4a(source_wav: Path, target: Path) -> Path:
+    """``source_wav`` re-encoded as AAC in an M4A file (what phones and DAWs export)."""
+    import av
+    import numpy as np
+    import soundfile
+
+    samples, rate = soundfile.read(str(source_wav), dtype="float32", always_2d=True)
+    with av.open(str(target), "w") as container:
+        stream = container.add_stream("aac", rate=rate)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples.mean(axis=1)[None, :]), format="flt",
+                                           layout="mono")
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return target
+
+
+def test_the_worker_decodes_an_m4a_sound_without_blenders_own_decoder(bake_request, tmp_path):
+    # The worker is a plain Python process: Blender's aud module is not there, so M4A/AAC
+    # must come from the bundled PyAV wheel.
+    m4a = write_m4a(bake_request.audio_path, tmp_path / "song.m4a")
+    request = dataclasses.replace(bake_request, audio_path=m4a, width=64, height=36)
+
+    state = start(request).wait(timeout_s=120)
+
+    assert state.status == "done", state.message
+    assert len(list(request.out_dir.glob("*.png"))) == request.timing.n_frames
