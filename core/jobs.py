@@ -40,3 +40,19 @@ class CancelToken:
         """Raise ``Cancelled`` if ``cancel`` has been called, else return."""
         if self._event.is_set():
             raise Cancelled("cancelled")
+
+
+def remaining_text(elapsed_s: float, fraction: float) -> str:
+    """A rough time left for the UI, from the time spent and the fraction done (0..1).
+
+    Assumes the rest goes at the average pace so far; empty until 2% is done (too early
+    to say). E.g. ``"about 1 min 20 s left"``, ``"about 8 s left"``.
+    """
+    if not 0.02 <= fraction < 1.0 or elapsed_s <= 0:
+        return ""
+    left_s = round(elapsed_s * (1.0 - fraction) / fraction)
+    if left_s >= 3600:
+        return f"about {left_s // 3600} h {left_s % 3600 // 60} min left"
+    if left_s >= 60:
+        return f"about {left_s // 60} min {left_s % 60} s left"
+    return f"about {max(left_s, 1)} s left"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import bpy
 
-from . import audio_tools, cli, preferences, properties, resync, style_files, styles, visualizer, wiring
+from . import audio_tools, cli, jobs_ui, preferences, properties, resync, style_files, styles, visualizer, wiring
 
 # Every module with operator classes, each listing them in its CLASSES.
-OPERATOR_MODULES = (visualizer, resync, wiring, style_files, preferences, audio_tools)
+OPERATOR_MODULES = (visualizer, resync, wiring, style_files, preferences, audio_tools, jobs_ui)
 
 _cli_handle = None
 

@@ -1,20 +1,28 @@
-"""The running job as the UI shows it: window-manager properties and the cursor progress."""
+"""The running job as the UI shows it: window-manager properties and the cursor progress,
+the modal operator mixin that drives a worker job, and the Cancel button."""
 
 from __future__ import annotations
 
+import time
+
+import bpy
+
+from ..core.jobs import remaining_text
 from .jobs import JobState
 
 
 def start(context, message: str) -> None:
     job = context.window_manager.neural_aesthetics_job
     job.status, job.progress, job.message = "RUNNING", 0.0, message
+    job.cancel_requested = False
     context.window_manager.progress_begin(0, 1)
 
 
-def show(context, state: JobState) -> None:
-    """Copy a polled ``JobState`` into the UI and redraw the sidebars."""
+def show(context, state: JobState, elapsed_s: float = 0.0) -> None:
+    """Copy a polled ``JobState`` into the UI (with the time left) and redraw the sidebars."""
     job = context.window_manager.neural_aesthetics_job
-    job.progress, job.message = state.fraction, state.message
+    left = remaining_text(elapsed_s, state.fraction) if state.status == "running" else ""
+    job.progress, job.message = state.fraction, f"{state.message} — {left}" if left else state.message
     if state.status != "running":
         job.status = {"done": "DONE", "failed": "FAILED", "cancelled": "CANCELLED"}[state.status]
         context.window_manager.progress_end()
@@ -34,8 +42,9 @@ class WorkerModal:
     """Operator mixin: run a ``BackgroundJob`` while Blender stays responsive.
 
     ``start_worker`` from ``invoke`` starts the job and a timer; ``modal`` polls it, shows
-    progress in the sidebar and the cursor, cancels on Esc, reports failure or
-    cancellation, and calls ``on_done(context, state)`` on the main thread with the result.
+    progress in the sidebar and the cursor, cancels on Esc or the panel's Cancel button,
+    reports failure or cancellation, and calls ``on_done(context, state)`` on the main
+    thread with the result.
     """
 
     TIMER_INTERVAL_S = 0.1
@@ -43,11 +52,13 @@ class WorkerModal:
 
     _job = None
     _timer = None
+    _started_s = 0.0
 
     def start_worker(self, context, kind: str, request: dict, on_failure=None, message: str = "Starting"):
         from .jobs import BackgroundJob
 
         self._job = BackgroundJob(kind, request, on_failure=on_failure)
+        self._started_s = time.monotonic()
         start(context, message)
         self._timer = context.window_manager.event_timer_add(self.TIMER_INTERVAL_S, window=context.window)
         context.window_manager.modal_handler_add(self)
@@ -60,12 +71,12 @@ class WorkerModal:
         raise NotImplementedError
 
     def modal(self, context, event):
-        if event.type == "ESC":
+        if event.type == "ESC" or context.window_manager.neural_aesthetics_job.cancel_requested:
             self._job.cancel()
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         state = self._job.poll()
-        show(context, state)
+        show(context, state, time.monotonic() - self._started_s)
         self.on_progress(state)
         if state.status == "running":
             return {"PASS_THROUGH"}
@@ -77,3 +88,29 @@ class WorkerModal:
             self.report({"ERROR"}, state.message)
             return {"CANCELLED"}
         return self.on_done(context, state)
+
+
+class NEURAL_AESTHETICS_OT_cancel_job(bpy.types.Operator):
+    """Stop the running bake or training: finished frames are kept, nothing half-written stays"""
+
+    bl_idname = "neural_aesthetics.cancel_job"
+    bl_label = "Cancel"
+    bl_options = {"INTERNAL"}
+
+    @classmethod
+    def poll(cls, context):
+        job = context.window_manager.neural_aesthetics_job
+        if job.status != "RUNNING":
+            cls.poll_message_set("Nothing is running")
+            return False
+        if job.cancel_requested:
+            cls.poll_message_set("Already cancelling: the job stops after its current step")
+            return False
+        return True
+
+    def execute(self, context):
+        context.window_manager.neural_aesthetics_job.cancel_requested = True
+        return {"FINISHED"}
+
+
+CLASSES = (NEURAL_AESTHETICS_OT_cancel_job,)

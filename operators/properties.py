@@ -60,6 +60,8 @@ class NeuralAestheticsJob(bpy.types.PropertyGroup):
     )
     progress: bpy.props.FloatProperty(min=0.0, max=1.0, default=0.0, subtype="FACTOR")
     message: bpy.props.StringProperty(default="")
+    cancel_requested: bpy.props.BoolProperty(
+        default=False, description="The Cancel button was pressed: the job stops after its current step")
 
 
 CLASSES = (NeuralAestheticsSettings, NeuralAestheticsJob)

@@ -28,8 +28,9 @@ def draw_main(panel, context):
     job = context.window_manager.neural_aesthetics_job
     layout = panel.layout
     if job.status == "RUNNING":
-        layout.progress(factor=job.progress, type="BAR", text=job.message or "Working")
-        layout.label(text="Press Esc to cancel", icon="INFO")
+        row = layout.row(align=True)
+        row.progress(factor=job.progress, type="BAR", text=job.message or "Working")
+        row.operator("neural_aesthetics.cancel_job", text="", icon="CANCEL")
     elif job.status == "FAILED":
         layout.label(text=job.message, icon="ERROR")
     elif job.status == "CANCELLED":
