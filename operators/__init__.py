@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bpy
 
+from . import preview  # (the live preview's frame handler and draw callback)
 from . import audio_tools, cli, jobs_ui, preferences, properties, resync, style_files, styles, visualizer, wiring
 
 # Every module with operator classes, each listing them in its CLASSES.
@@ -24,10 +25,12 @@ def register() -> None:
     for cls in _classes():
         bpy.utils.register_class(cls)
     _cli_handle = bpy.utils.register_cli_command(cli.COMMAND, cli.main)
+    preview.register()
 
 
 def unregister() -> None:
     global _cli_handle
+    preview.unregister()
     if _cli_handle is not None:
         bpy.utils.unregister_cli_command(_cli_handle)
         _cli_handle = None

@@ -15,14 +15,15 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import math
 import sys
 
 import bpy
 
-from ..core import audio
+from ..core import audio, imageio, mapping
+from ..core.backend import BACKENDS
 from ..core.errors import UserError
-from ..core.timing import Timing
-from ..core.visualizer import bake_visualizer
+from ..core.visualizer import MAX_SIDE_PX, bake_visualizer
 from . import strips
 
 COMMAND = "neural_aesthetics"
@@ -43,12 +44,48 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(status)
 
 
+MIN_SIDE_PX = 16
+"""Smallest frame side the scene's Width/Height settings accept."""
+MAX_SMOOTHING_S = 60.0
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(part) for part in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must look like 1920x1080, got '{text}'") from None
+    if not (MIN_SIDE_PX <= width <= MAX_SIDE_PX and MIN_SIDE_PX <= height <= MAX_SIDE_PX):
+        raise argparse.ArgumentTypeError(f"size {text}: each side must be {MIN_SIDE_PX} to {MAX_SIDE_PX} px")
     return width, height
+
+
+def _seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"seed must be a whole number >= 0, got '{text}'")
+    return seed
+
+
+def _effect_value(what: str, limit: float):
+    """A parser of ``EFFECT=VALUE`` (an effect of ``mapping.EFFECTS``, a value 0..limit)."""
+
+    def parse(text: str) -> tuple[str, float]:
+        effect, equals, value = text.partition("=")
+        if not equals or effect not in mapping.EFFECTS:
+            raise argparse.ArgumentTypeError(
+                f"{what} must look like pulse=1.5, with one of {', '.join(mapping.EFFECTS)}; got '{text}'")
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not 0.0 <= number <= limit:
+            raise argparse.ArgumentTypeError(f"{what} of {effect} must be a number from 0 to {limit:g}, got '{value}'")
+        return effect, number
+
+    return parse
 
 
 def _frame_range(text: str) -> tuple[int, int]:
@@ -74,7 +111,21 @@ def _bake_options(parser) -> None:
     parser.add_argument("--style", help="style name or .safetensors path (default: the scene's style setting)")
     parser.add_argument("--output", help="frame folder; '//' is next to the .blend (default: the scene's setting)")
     parser.add_argument("--size", type=_size, help="frame size WIDTHxHEIGHT (default: the scene's output size)")
-    parser.add_argument("--seed", type=int, help="seed of the visuals' path (default: the scene's setting)")
+    parser.add_argument("--seed", type=_seed, help="seed of the visuals' path (default: the scene's setting)")
+    parser.add_argument("--preset", choices=list(mapping.PRESETS),
+                        help="how the music moves the image (default: the scene's Mapping setting)")
+    parser.add_argument("--strength", type=_effect_value("strength", mapping.MAX_STRENGTH), action="append",
+                        metavar="EFFECT=VALUE", help="strength of one effect, 0 to 10, repeatable, e.g. "
+                        f"--strength pulse=2 (effects: {', '.join(mapping.EFFECTS)}; default: the preset's)")
+    parser.add_argument("--smoothing", type=_effect_value("smoothing", MAX_SMOOTHING_S), action="append",
+                        metavar="EFFECT=SECONDS", help="smoothing of one effect in seconds, repeatable "
+                        "(default: the scene's setting)")
+    parser.add_argument("--format", choices=list(imageio.FORMATS),
+                        help="frame files: png8, png16, jpeg (sRGB) or exr (linear half float) "
+                        "(default: the scene's setting)")
+    parser.add_argument("--backend", choices=list(BACKENDS),
+                        help="what computes the frames; pin numpy or torch for bit-identical chunks across "
+                        "farm machines (default: the scene's setting)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _bake_options(bake)
     bake.add_argument("--frames", type=_frame_range, metavar="A-B",
-                      help="only these scene frames (inclusive), e.g. 101-200 (default: the whole strip)")
+                      help="only these scene frames (inclusive), e.g. 101-200 (default: the scene's Range "
+                      "setting, the whole strip unless set)")
 
     add_strip = commands.add_parser(
         "add-strip", help="bake what is missing and add the image strip above the sound strip",
@@ -130,6 +182,20 @@ def _request(args, scene):
         settings.resolution_x, settings.resolution_y = args.size
     if args.seed is not None:
         settings.seed = args.seed
+    if args.preset:
+        settings.preset = args.preset  # (loads the preset's strengths)
+    if args.strength:
+        settings.use_custom_strengths = True
+        for effect, value in args.strength:
+            setattr(settings, f"strength_{effect}", value)
+    if args.smoothing:
+        settings.use_custom_smoothing = True
+        for effect, value in args.smoothing:
+            setattr(settings, f"smoothing_{effect}", value)
+    if args.format:
+        settings.image_format = args.format
+    if args.backend:
+        settings.backend = args.backend
     sound_strip = strips.find_sound_strip(scene, args.strip)
     return sound_strip, strips.bake_request(scene, sound_strip, settings, style=args.style, output_dir=args.output)
 
@@ -153,14 +219,9 @@ def _analyze(args) -> int:
 def _bake(args) -> int:
     _sound_strip, request = _request(args, _scene(args))
     if args.frames:
-        timing = request.timing
-        first, end = max(args.frames[0], timing.frame_first), min(args.frames[1] + 1, timing.frame_end)
-        if first >= end:
-            raise UserError(f"Frames {args.frames[0]}-{args.frames[1]} are outside the strip "
-                            f"({timing.frame_first}-{timing.frame_end - 1})")
         # Frames are named and drawn by their place in the song: a chunk is the same
         # frames a whole bake makes.
-        request = dataclasses.replace(request, timing=Timing(timing.fps, timing.origin_frame, first, end))
+        request = dataclasses.replace(request, frames=args.frames)
     result = bake_visualizer(request, _progress)
     print(f"{COMMAND}: baked frames {result.frame_first}-{result.frame_first + len(result.paths) - 1} "
           f"({result.written} new, {result.skipped} already there) into {request.out_dir}")

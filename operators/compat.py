@@ -6,6 +6,7 @@
 | every strip, meta contents too | ``sequences_all`` | ``strips_all`` |
 | video output | ``image_settings.file_format = 'FFMPEG'`` | 5.0: ``media_type = 'VIDEO'`` first |
 | sound strip's file offset | none | ``strip.sound_offset`` (seconds) |
+| linear colour space name | ``Linear Rec.709`` (``Linear`` in older OCIO configs) | ``Linear Rec.709`` |
 
 Nothing outside this module tests ``bpy.app.version`` or probes for these names.
 """
@@ -127,3 +128,28 @@ def scene_property_fcurve(scene, data_path: str):
     if hasattr(action, "fcurve_ensure_for_datablock"):
         return action.fcurve_ensure_for_datablock(scene, data_path, index=0)
     return action.fcurves.find(data_path, index=0) or action.fcurves.new(data_path, index=0)
+
+
+SRGB_COLORSPACE = "sRGB"
+LINEAR_COLORSPACE_NAMES = ("Linear Rec.709", "Linear", "scene_linear")
+"""Names Blender's colour configurations give scene-linear Rec.709, first match wins."""
+
+
+def linear_colorspace(colorspace_settings) -> str:
+    """The name of the scene-linear (Rec.709) colour space in ``colorspace_settings``' choices.
+
+    ``colorspace_settings`` is an image's or image strip's ``colorspace_settings``: its
+    enum lists what this Blender's OCIO configuration calls its colour spaces.
+    """
+    available = colorspace_settings.bl_rna.properties["name"].enum_items.keys()
+    return next((name for name in LINEAR_COLORSPACE_NAMES if name in available), available[0])
+
+
+def set_colorspace(colorspace_settings, linear: bool) -> None:
+    """Tag pixels as scene-linear (EXR frames) or sRGB-encoded (PNG, JPEG frames).
+
+    Only writes when the name changes: a change makes Blender reload the image.
+    """
+    name = linear_colorspace(colorspace_settings) if linear else SRGB_COLORSPACE
+    if colorspace_settings.name != name:
+        colorspace_settings.name = name

@@ -110,6 +110,13 @@ class NeuralAestheticsPreferences(bpy.types.AddonPreferences):
         name="Local Checkpoint", description="A CLIP checkpoint file to use instead of downloading weights",
         subtype="FILE_PATH",
     )
+    default_output_dir: bpy.props.StringProperty(
+        name="Default Output Folder",
+        description="Where scenes whose Output Folder was never changed bake their frames (one subfolder per "
+        "sound strip). Empty: '//neural_frames/', next to the .blend file",
+        subtype="DIR_PATH",
+        options={"PATH_SUPPORTS_BLEND_RELATIVE"},
+    )
 
     def draw(self, context):
         layout = self.layout
@@ -133,6 +140,7 @@ class NeuralAestheticsPreferences(bpy.types.AddonPreferences):
         column.prop(self, "clip_pretrained")
         column.prop(self, "clip_checkpoint")
         column.label(text=f"Weights cache: {cache_dir()}")
+        layout.column(heading="Baking").prop(self, "default_output_dir")
 
 
 CLASSES = (NEURAL_AESTHETICS_OT_install_training_pack, NeuralAestheticsPreferences)

@@ -4,11 +4,93 @@ from __future__ import annotations
 
 import bpy
 
-from . import styles
+from ..core import mapping
+from . import preview, strips, styles
 
 
 def _style_items(_self, _context):
     return styles.enum_items()
+
+
+PRESET_DESCRIPTIONS = {
+    "balanced": "Every effect a little: motion follows loudness, drum hits pulse, chords colour, bass zooms",
+    "pulse": "Drum hits pulse the image toward new shapes; little else moves",
+    "flow": "Loudness drives the speed of a smooth, flowing motion",
+    "chroma": "Chords and keys colour the image",
+    "bass": "Bass zooms, turns and warps the image",
+    "sections": "Each part of the song (verse, chorus, ...) gets its own look",
+}
+"""Tooltip of each mapping preset of ``core.mapping.PRESETS``."""
+
+EFFECT_DESCRIPTIONS = {
+    "flow": "motion speed from loudness",
+    "pulse": "a decaying pull toward new shapes on drum hits (smoothing: its decay time)",
+    "chroma": "colour from the chords and keys",
+    "bass": "zoom, turn and warp from the bass",
+    "sections": "a new look for each part of the song (smoothing: its crossfade time)",
+}
+"""What each effect of ``core.mapping.EFFECTS`` does, for tooltips."""
+
+IMAGE_FORMAT_ITEMS = (
+    ("png8", "PNG 8-bit", "sRGB PNG, 8 bits per channel: small files, what most videos need"),
+    ("png16", "PNG 16-bit", "sRGB PNG, 16 bits per channel: no banding in smooth gradients"),
+    ("jpeg", "JPEG", "sRGB JPEG (quality 95): the smallest files"),
+    ("exr", "OpenEXR Half", "Scene-linear half-float EXR: for compositing and colour grading"),
+)
+BACKEND_ITEMS = (
+    ("auto", "Auto", "torch when the training pack is installed (on the GPU when there is one), else NumPy"),
+    ("numpy", "NumPy", "Always the CPU with NumPy (bundled with Blender)"),
+    ("torch", "Torch", "torch from the training pack (install it in the preferences)"),
+)
+
+
+def _preset_items():
+    return [(name, name.title(), PRESET_DESCRIPTIONS.get(name, "")) for name in mapping.PRESETS]
+
+
+def load_preset_strengths(settings) -> None:
+    """Show the preset's strength of every effect in the per-effect strength fields."""
+    for effect, value in mapping.PRESETS[settings.preset].items():
+        setattr(settings, f"strength_{effect}", value)
+
+
+def _preset_changed(self, _context):
+    load_preset_strengths(self)
+
+
+def _custom_strengths_toggled(self, _context):
+    if not self.use_custom_strengths:
+        load_preset_strengths(self)
+
+
+def _custom_range_toggled(self, _context):
+    """A new custom range starts as the whole source strip, to narrow from there."""
+    strip = strips.source_sound_strip(self.id_data) if self.use_custom_range else None
+    if strip is not None:
+        self.frame_range_start, self.frame_range_end = strip.frame_final_start, strip.frame_final_end - 1
+
+
+def _live_preview_toggled(self, _context):
+    preview.set_enabled(self.id_data, self.live_preview)
+
+
+def _effect_strength(effect: str):
+    return bpy.props.FloatProperty(
+        name=effect.title(),
+        description=f"Strength of {EFFECT_DESCRIPTIONS.get(effect, effect)} (0 = off); "
+        "used when Custom Strengths is on, else the preset's",
+        default=mapping.PRESETS[mapping.DEFAULT_PRESET][effect], min=0.0, max=mapping.MAX_STRENGTH,
+        soft_max=3.0,
+    )
+
+
+def _effect_smoothing(effect: str):
+    return bpy.props.FloatProperty(
+        name=effect.title(),
+        description=f"Smoothing of {EFFECT_DESCRIPTIONS.get(effect, effect)}, in seconds; "
+        "used when Custom Smoothing is on",
+        default=mapping.DEFAULT_SMOOTHING_S[effect], min=0.0, max=60.0, soft_max=4.0, unit="TIME_ABSOLUTE",
+    )
 
 
 class NeuralAestheticsSettings(bpy.types.PropertyGroup):
@@ -25,6 +107,7 @@ class NeuralAestheticsSettings(bpy.types.PropertyGroup):
         "'//' means next to the .blend file",
         default="//neural_frames/",
         subtype="DIR_PATH",
+        options={"PATH_SUPPORTS_BLEND_RELATIVE"},  # (5.0 warns about "//" without it)
     )
     use_scene_resolution: bpy.props.BoolProperty(
         name="Scene Resolution",
@@ -42,6 +125,61 @@ class NeuralAestheticsSettings(bpy.types.PropertyGroup):
     )
     strength: bpy.props.FloatProperty(
         name="Strength", description="How strongly the music moves the image", default=1.0, min=0.0, max=4.0
+    )
+    preset: bpy.props.EnumProperty(
+        name="Mapping",
+        description="How the music moves the image: which effects are strong (choosing one loads its "
+        "strengths)",
+        items=_preset_items(),
+        default=mapping.DEFAULT_PRESET,
+        update=_preset_changed,
+    )
+    use_custom_strengths: bpy.props.BoolProperty(
+        name="Custom Strengths",
+        description="Set the strength of each effect yourself instead of using the preset's",
+        default=False,
+        update=_custom_strengths_toggled,
+    )
+    # One strength and one smoothing per effect of core.mapping.EFFECTS (tests check the set).
+    strength_flow: _effect_strength("flow")
+    strength_pulse: _effect_strength("pulse")
+    strength_chroma: _effect_strength("chroma")
+    strength_bass: _effect_strength("bass")
+    strength_sections: _effect_strength("sections")
+    use_custom_smoothing: bpy.props.BoolProperty(
+        name="Custom Smoothing",
+        description="Set how smoothly each effect follows the music, in seconds, instead of the defaults",
+        default=False,
+    )
+    smoothing_flow: _effect_smoothing("flow")
+    smoothing_pulse: _effect_smoothing("pulse")
+    smoothing_chroma: _effect_smoothing("chroma")
+    smoothing_bass: _effect_smoothing("bass")
+    smoothing_sections: _effect_smoothing("sections")
+    image_format: bpy.props.EnumProperty(
+        name="Format", description="File format of the baked frames", items=IMAGE_FORMAT_ITEMS, default="png8"
+    )
+    backend: bpy.props.EnumProperty(
+        name="Compute", description="What computes the frames", items=BACKEND_ITEMS, default="auto"
+    )
+    use_custom_range: bpy.props.BoolProperty(
+        name="Custom Range",
+        description="Bake only some frames of the sound strip (scene frames, inclusive) instead of all of it",
+        default=False,
+        update=_custom_range_toggled,
+    )
+    frame_range_start: bpy.props.IntProperty(
+        name="Start", description="First scene frame to bake (inclusive)", default=1
+    )
+    frame_range_end: bpy.props.IntProperty(
+        name="End", description="Last scene frame to bake (inclusive)", default=250
+    )
+    live_preview: bpy.props.BoolProperty(
+        name="Live Preview",
+        description="While the timeline plays or scrubs, draw a small preview of the visualizer for the current "
+        "frame in the Sequencer preview (image 'Neural Preview')",
+        default=False,
+        update=_live_preview_toggled,
     )
 
 

@@ -13,27 +13,33 @@ from ..core.visualizer import VisualizerBake, file_digest
 from . import compat, strips
 
 
-def reusable_frames(scene, visualizer, sound) -> tuple[list[Path], str | None]:
-    """The baked frames that fit the sound strip as it is now, or why they do not.
+def reusable_frames(scene, visualizer, sound) -> tuple[list[Path], int, str | None]:
+    """The baked frames that fit the sound strip as it is now, the scene frame the first
+    of them belongs on, or why they do not fit.
 
     Frames are named by their place in the song, so a moved or trimmed strip can reuse
     them as long as the music under it is the same file content at the same frame rate
-    and sub-frame offset, and every frame of the new range was baked.
+    and sub-frame offset, and every frame of the new range was baked. A visualizer of a
+    custom range keeps its length and its offset from the sound strip's start.
     """
     tag = visualizer[strips.STRIP_TAG]
+    frame_first = sound.frame_final_start + tag.get("start_offset", 0)
     key = json.loads(tag.get("key", "{}"))
     timing = strips.strip_timing(scene, sound)
     origin_fraction = round(timing.origin_frame - timing.content_zero_frame, 6)
     if key.get("fps") != timing.fps or key.get("origin_fraction") != origin_fraction:
-        return [], "the scene's frame rate or the strip's sound offset changed"
+        return [], frame_first, "the scene's frame rate or the strip's sound offset changed"
     if key.get("audio_sha256") != file_digest(strips.sound_file(sound)):
-        return [], "the sound file changed"
+        return [], frame_first, "the sound file changed"
     frames_dir = Path(tag.get("frames_dir", ""))
-    paths = [frames_dir / frame_filename(timing.content_index(frame)) for frame in timing.frames()]
+    count = timing.n_frames if tag.get("whole", True) else len(visualizer.elements)
+    image_format = key.get("image_format", "png8")
+    paths = [frames_dir / frame_filename(timing.content_index(frame), image_format)
+             for frame in range(frame_first, frame_first + count)]
     missing = sum(1 for path in paths if not path.is_file())
     if missing:
-        return [], f"{missing} frames of the new range were never baked"
-    return paths, None
+        return [], frame_first, f"{missing} frames of the new range were never baked"
+    return paths, frame_first, None
 
 
 class NEURAL_AESTHETICS_OT_resync(strips.NeedsVisualizerStrip, bpy.types.Operator):
@@ -57,7 +63,7 @@ class NEURAL_AESTHETICS_OT_resync(strips.NeedsVisualizerStrip, bpy.types.Operato
             self.report({"ERROR"}, strips.out_of_sync(scene, visualizer))
             return {"CANCELLED"}
         try:
-            paths, reason = reusable_frames(scene, visualizer, sound)
+            paths, frame_first, reason = reusable_frames(scene, visualizer, sound)
         except UserError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
@@ -72,7 +78,7 @@ class NEURAL_AESTHETICS_OT_resync(strips.NeedsVisualizerStrip, bpy.types.Operato
             mode = "EXEC_DEFAULT" if bpy.app.background else "INVOKE_DEFAULT"
             return bpy.ops.neural_aesthetics.add_visualizer_strip(mode)
         reused = VisualizerBake(
-            paths=paths, frame_first=sound.frame_final_start, written=0, skipped=len(paths),
+            paths=paths, frame_first=frame_first, written=0, skipped=len(paths),
             record={"style": tag.get("style", ""), "key": json.loads(tag.get("key", "{}"))},
         )
         new = strips.add_image_strip(scene, sound, reused)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import bpy
 
+from ..core import mapping
 from ..core.errors import UserError
 from ..core.timing import Timing
 from ..core.visualizer import BakeRequest, VisualizerBake
-from . import compat, styles
+from . import compat, preferences, styles
 
 MAX_CHANNEL = 128
 STRIP_TAG = "neural_aesthetics"
@@ -36,6 +37,24 @@ def active_sound_strip_problem(context) -> str | None:
     if editor is None:
         return "This scene has no Sequencer strips: add a sound strip first"
     return sound_strip_problem(editor.active_strip)
+
+
+def source_sound_strip(scene):
+    """The sound strip the Audio panel and the live preview follow, or None.
+
+    The active strip if it is a sound strip, else the sound strip of the active
+    visualizer strip, else the scene's only sound strip.
+    """
+    editor = scene.sequence_editor
+    if editor is None:
+        return None
+    active = editor.active_strip
+    if active is not None and active.type == "SOUND":
+        return active
+    if active is not None and active.type == "IMAGE" and STRIP_TAG in active:
+        return sound_strip_of(scene, active)
+    sounds = [strip for strip in compat.all_strips(scene) if strip.type == "SOUND"]
+    return sounds[0] if len(sounds) == 1 else None
 
 
 def find_sound_strip(scene, name: str | None):
@@ -89,6 +108,16 @@ def sound_file(strip) -> Path:
     return path
 
 
+def output_folder_setting(settings) -> str:
+    """The scene's Output Folder, or the preferences' Default Output Folder for a scene
+    whose Output Folder was never set (and the preference is)."""
+    if not settings.is_property_set("output_dir"):
+        default = preferences.get().default_output_dir
+        if default:
+            return default
+    return settings.output_dir
+
+
 def output_folder(settings_dir: str, strip_name: str) -> Path:
     """The strip's frame folder; refuses a ``//`` folder while the .blend is unsaved."""
     if settings_dir.startswith("//") and not bpy.data.filepath:
@@ -107,10 +136,32 @@ def bake_size(scene, settings) -> tuple[int, int]:
     return settings.resolution_x, settings.resolution_y
 
 
+def mapping_overrides(settings) -> tuple[dict, dict]:
+    """Per-effect strengths and smoothing (seconds) set in the panel; empty = the preset's.
+
+    Values are rounded to 4 decimals: Blender stores them as 32-bit floats, and 0.6 should
+    mean 0.6 in the bake's identity.
+    """
+    strengths = {effect: round(getattr(settings, f"strength_{effect}"), 4) for effect in mapping.EFFECTS}
+    smoothing = {effect: round(getattr(settings, f"smoothing_{effect}"), 4) for effect in mapping.EFFECTS}
+    return (strengths if settings.use_custom_strengths else {}), (smoothing if settings.use_custom_smoothing else {})
+
+
+def bake_frames(settings) -> tuple[int, int] | None:
+    """The custom range of scene frames to bake (inclusive), or None for the whole strip."""
+    if not settings.use_custom_range:
+        return None
+    if settings.frame_range_end < settings.frame_range_start:
+        raise UserError(f"The custom range {settings.frame_range_start}-{settings.frame_range_end} ends before "
+                        "it starts: set its End after its Start")
+    return settings.frame_range_start, settings.frame_range_end
+
+
 def bake_request(scene, strip, settings, style: str | None = None, output_dir: str | None = None) -> BakeRequest:
     """Everything ``core.visualizer.bake_visualizer`` needs, checked, as plain values."""
     audio_path = sound_file(strip)
-    out_dir = output_folder(output_dir if output_dir is not None else settings.output_dir, strip.name)
+    out_dir = output_folder(output_dir if output_dir is not None else output_folder_setting(settings), strip.name)
+    strengths, smoothing = mapping_overrides(settings)
     width, height = bake_size(scene, settings)
     return BakeRequest(
         audio_path=audio_path,
@@ -121,6 +172,12 @@ def bake_request(scene, strip, settings, style: str | None = None, output_dir: s
         height=height,
         seed=settings.seed,
         strength=settings.strength,
+        frames=bake_frames(settings),
+        preset=settings.preset,
+        preset_strengths=strengths,
+        preset_smoothing=smoothing,
+        image_format=settings.image_format,
+        backend=settings.backend,
     )
 
 
@@ -147,13 +204,23 @@ def add_image_strip(scene, sound_strip, result: VisualizerBake):
     strip = compat.new_image_strip(
         scene, f"{sound_strip.name} Visualizer", paths, channel=channel, frame_start=result.frame_first
     )
+    compat.set_colorspace(strip.colorspace_settings, linear=is_linear_frame(paths[0]))
     strip[STRIP_TAG] = {
         "sound_strip": sound_strip.name,
         "style": result.record.get("style", ""),
         "frames_dir": str(result.paths[0].parent),
         "key": json.dumps(result.record.get("key", {}), sort_keys=True),
+        # Where the frames sit relative to the sound strip: a custom range covers part of it.
+        "start_offset": result.frame_first - sound_strip.frame_final_start,
+        "whole": result.frame_first == sound_strip.frame_final_start
+        and len(result.paths) == sound_strip.frame_final_duration,
     }
     return strip
+
+
+def is_linear_frame(path) -> bool:
+    """True for frames holding scene-linear values (EXR); PNG and JPEG frames are sRGB."""
+    return str(path).lower().endswith(".exr")
 
 
 def visualizer_strips(scene) -> list:
@@ -204,8 +271,10 @@ def out_of_sync(scene, visualizer) -> str | None:
     sound = sound_strip_of(scene, visualizer)
     if sound is None:
         return f"Its sound strip '{visualizer[STRIP_TAG].get('sound_strip', '')}' is gone"
-    if visualizer.frame_final_start != sound.frame_final_start:
-        return f"The sound strip moved by {sound.frame_final_start - visualizer.frame_final_start:+d} frames"
-    if visualizer.frame_final_duration != sound.frame_final_duration:
+    tag = visualizer[STRIP_TAG]
+    expected_start = sound.frame_final_start + tag.get("start_offset", 0)
+    if visualizer.frame_final_start != expected_start:
+        return f"The sound strip moved by {expected_start - visualizer.frame_final_start:+d} frames"
+    if tag.get("whole", True) and visualizer.frame_final_duration != sound.frame_final_duration:
         return "The sound strip was trimmed or extended"
     return None

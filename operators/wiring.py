@@ -24,13 +24,14 @@ def sequence_image(strip):
     if not first.is_file():
         raise UserError(f"The frames of '{strip.name}' are missing ({first}): bake the visualizer again")
     filepath = bpy.path.relpath(str(first)) if bpy.data.filepath else str(first)
-    for image in bpy.data.images:
-        if image.source == "SEQUENCE" and bpy.path.abspath(image.filepath) == str(first):
-            return image
-    image = bpy.data.images.load(str(first), check_existing=False)
-    image.filepath = filepath
-    image.source = "SEQUENCE"
-    image.name = strip.name
+    image = next((image for image in bpy.data.images
+                  if image.source == "SEQUENCE" and bpy.path.abspath(image.filepath) == str(first)), None)
+    if image is None:
+        image = bpy.data.images.load(str(first), check_existing=False)
+        image.filepath = filepath
+        image.source = "SEQUENCE"
+        image.name = strip.name
+    compat.set_colorspace(image.colorspace_settings, linear=strips.is_linear_frame(first))
     return image
 
 

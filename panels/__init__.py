@@ -1,14 +1,16 @@
 """Sidebar tabs in the Sequencer and the 3D Viewport. Drawing only: no logic here.
 
 The same panels appear in both editors (the "Neural" tab): a parent panel with the
-running job, and sub-panels Style, Bake and Use.
+running job, and sub-panels Style, Audio, Bake and Use.
 """
 
 from __future__ import annotations
 
 import bpy
 
-from ..operators import strips
+from ..core.mapping import EFFECTS
+from ..operators import preview, strips
+from ..operators.audio_tools import NEURAL_AESTHETICS_OT_bake_audio_features as BakeAudioFeatures
 from ..operators.resync import NEURAL_AESTHETICS_OT_resync as Resync
 from ..operators.visualizer import NEURAL_AESTHETICS_OT_add_visualizer_strip as AddVisualizer
 from ..operators.wiring import NEURAL_AESTHETICS_OT_add_to_compositor as AddToCompositor
@@ -47,17 +49,62 @@ def draw_style(panel, context):
     row.operator("neural_aesthetics.export_style", icon="EXPORT")
 
 
+def draw_audio(panel, context):
+    scene = context.scene
+    settings = scene.neural_aesthetics
+    layout = panel.layout
+    strip = strips.source_sound_strip(scene)
+    if strip is None:
+        layout.label(text=strips.active_sound_strip_problem(context) or "Click a sound strip", icon="INFO")
+    else:
+        layout.label(text=f"Source: {strip.name}", icon="SOUND")
+        if strip.mute:
+            layout.label(text=f"'{strip.name}' is muted: unmute it to bake its features", icon="ERROR")
+    column = _split(layout.column())
+    column.prop(settings, "preset")
+    column.prop(settings, "strength", slider=True)
+    column.prop(settings, "use_custom_strengths")
+    strengths = column.column(align=True)
+    strengths.active = settings.use_custom_strengths
+    for effect in EFFECTS:
+        strengths.prop(settings, f"strength_{effect}", slider=True)
+    column.prop(settings, "use_custom_smoothing")
+    smoothing = column.column(align=True)
+    smoothing.active = settings.use_custom_smoothing
+    for effect in EFFECTS:
+        smoothing.prop(settings, f"smoothing_{effect}")
+    layout.prop(settings, "live_preview", icon="PLAY")
+    text, icon = preview.status(scene)
+    if text:
+        layout.label(text=text, icon=icon)
+    layout.operator(BakeAudioFeatures.bl_idname, icon="GRAPH")
+
+
 def draw_bake(panel, context):
-    settings = context.scene.neural_aesthetics
+    scene = context.scene
+    settings = scene.neural_aesthetics
     layout = _split(panel.layout)
     layout.prop(settings, "seed")
-    layout.prop(settings, "strength", slider=True)
     layout.prop(settings, "output_dir")
+    folder = strips.output_folder_setting(settings)
+    if folder != settings.output_dir:
+        layout.label(text=f"From the preferences: {folder}", icon="PREFERENCES")
     layout.prop(settings, "use_scene_resolution")
     sub = layout.column(align=True)
     sub.active = not settings.use_scene_resolution
     sub.prop(settings, "resolution_x")
     sub.prop(settings, "resolution_y")
+    layout.prop(settings, "use_custom_range")
+    if settings.use_custom_range:
+        sub = layout.column(align=True)
+        sub.prop(settings, "frame_range_start")
+        sub.prop(settings, "frame_range_end")
+    else:
+        strip = strips.source_sound_strip(scene)
+        if strip is not None:
+            layout.label(text=f"Whole strip: frames {strip.frame_final_start}-{strip.frame_final_end - 1}")
+    layout.prop(settings, "image_format")
+    layout.prop(settings, "backend")
     panel.layout.operator(AddVisualizer.bl_idname, icon="SEQ_STRIP_DUPLICATE")
 
 
@@ -85,6 +132,7 @@ def _panel_classes() -> list:
         specs = [
             (parent_id, "Neural Aesthetics", None, draw_main),
             (f"{parent_id}_style", "Style", parent_id, draw_style),
+            (f"{parent_id}_audio", "Audio", parent_id, draw_audio),
             (f"{parent_id}_bake", "Bake", parent_id, draw_bake),
             (f"{parent_id}_use", "Use", parent_id, draw_use),
         ]
