@@ -6,6 +6,7 @@
 | every strip, meta contents too | ``sequences_all`` | ``strips_all`` |
 | video output | ``image_settings.file_format = 'FFMPEG'`` | 5.0: ``media_type = 'VIDEO'`` first |
 | sound strip's file offset | none | ``strip.sound_offset`` (seconds) |
+| a path setting that accepts ``//`` | any ``DIR_PATH`` string | ``options={'PATH_SUPPORTS_BLEND_RELATIVE'}`` (else a warning) |
 | linear colour space name | ``Linear Rec.709`` (``Linear`` in older OCIO configs) | ``Linear Rec.709`` |
 
 Nothing outside this module tests ``bpy.app.version`` or probes for these names.
@@ -153,3 +154,10 @@ def set_colorspace(colorspace_settings, linear: bool) -> None:
     name = linear_colorspace(colorspace_settings) if linear else SRGB_COLORSPACE
     if colorspace_settings.name != name:
         colorspace_settings.name = name
+
+
+BLEND_RELATIVE_PATH_OPTIONS = (
+    {"PATH_SUPPORTS_BLEND_RELATIVE"}
+    if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else set()
+)
+"""``options`` of a path property whose value may start with ``//`` (next to the .blend)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import bpy
 
 from ..core import deps
-from . import jobs_ui
+from . import compat, jobs_ui
 from .paths import ADDON_PACKAGE, user_folder
 
 LOG_LINES = 12
@@ -115,7 +115,7 @@ class NeuralAestheticsPreferences(bpy.types.AddonPreferences):
         description="Where scenes whose Output Folder was never changed bake their frames (one subfolder per "
         "sound strip). Empty: '//neural_frames/', next to the .blend file",
         subtype="DIR_PATH",
-        options={"PATH_SUPPORTS_BLEND_RELATIVE"},
+        options=compat.BLEND_RELATIVE_PATH_OPTIONS,
     )
 
     def draw(self, context):

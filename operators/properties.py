@@ -5,7 +5,7 @@ from __future__ import annotations
 import bpy
 
 from ..core import mapping
-from . import preview, strips, styles
+from . import compat, preview, strips, styles
 
 
 def _style_items(_self, _context):
@@ -107,7 +107,7 @@ class NeuralAestheticsSettings(bpy.types.PropertyGroup):
         "'//' means next to the .blend file",
         default="//neural_frames/",
         subtype="DIR_PATH",
-        options={"PATH_SUPPORTS_BLEND_RELATIVE"},  # (5.0 warns about "//" without it)
+        options=compat.BLEND_RELATIVE_PATH_OPTIONS,
     )
     use_scene_resolution: bpy.props.BoolProperty(
         name="Scene Resolution",
