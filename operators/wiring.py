@@ -35,6 +35,28 @@ def sequence_image(strip):
     return image
 
 
+def let_the_scene_render(scene, visualizer) -> str:
+    """Keep the visualizer strip from covering the render it now decorates; say what changed.
+
+    While any image strip plays, Render shows the Sequencer instead of the 3D scene, so
+    the visualizer strip is muted (its frames stay in use by the texture). When no other
+    strip has pictures to show, the Sequencer is switched off for rendering too (on 4.2 a
+    muted strip still makes Render show an empty Sequencer); sound strips still play into
+    the video. Returns a sentence for the report ("" when nothing changed).
+    """
+    changes = []
+    if not visualizer.mute:
+        visualizer.mute = True
+        changes.append(f"'{visualizer.name}' is muted")
+    pictures = [strip for strip in compat.all_strips(scene) if strip.type != "SOUND" and not strip.mute]
+    if not pictures and scene.render.use_sequencer:
+        scene.render.use_sequencer = False
+        changes.append("Output › Post Processing › Sequencer is off")
+    if not changes:
+        return ""
+    return f" ({' and '.join(changes)}, so Render shows the 3D scene)"
+
+
 def play_in_step(image_user_or_node, strip) -> None:
     """Make an image user (or compositor Image node) show frame k of the strip at its frame k.
 
@@ -92,7 +114,8 @@ class NEURAL_AESTHETICS_OT_apply_to_material(strips.NeedsVisualizerStrip, bpy.ty
         emission = shader.inputs["Emission Color"] if "Emission Color" in shader.inputs else shader.inputs["Emission"]
         links.new(texture.outputs["Color"], emission)
         shader.inputs["Emission Strength"].default_value = 1.0
-        self.report({"INFO"}, f"'{material.name}' on '{obj.name}' now glows with '{strip.name}'")
+        changed = let_the_scene_render(context.scene, strip)
+        self.report({"INFO"}, f"'{material.name}' on '{obj.name}' now glows with '{strip.name}'{changed}")
         return {"FINISHED"}
 
 
@@ -134,7 +157,8 @@ class NEURAL_AESTHETICS_OT_add_to_compositor(strips.NeedsVisualizerStrip, bpy.ty
         tree.links.new(render, background)
         tree.links.new(image_node.outputs["Image"], foreground)
         tree.links.new(result, final_input)
-        self.report({"INFO"}, f"The compositor now mixes '{strip.name}' over the render")
+        changed = let_the_scene_render(scene, strip)
+        self.report({"INFO"}, f"The compositor now mixes '{strip.name}' over the render{changed}")
         return {"FINISHED"}
 
 

@@ -125,7 +125,8 @@ def test_apply_to_material_renders_the_visualizer_in_step(sound_scene, tmp_path)
     scene.camera = camera
     bpy.context.view_layer.objects.active = plane
     assert bpy.ops.neural_aesthetics.apply_to_material() == {"FINISHED"}
-    scene.render.use_sequencer = False  # render the 3D scene, not the sequencer
+    # Render shows the 3D scene, not the visualizer strip (nothing else to show there).
+    assert strip.mute and not scene.render.use_sequencer
     frame = strip.frame_final_start + 30
     assert_shows(render_frame(scene, frame, tmp_path), strip, frame)
 
@@ -139,8 +140,24 @@ def test_add_to_compositor_mixes_the_visualizer_over_the_render(sound_scene, tmp
     scene.collection.objects.link(camera)
     scene.camera = camera
     assert bpy.ops.neural_aesthetics.add_to_compositor() == {"FINISHED"}
-    scene.render.use_sequencer = False
+    assert strip.mute and not scene.render.use_sequencer
     frame = strip.frame_final_start + 40
     # An empty scene with a black world renders black: Screen over black is the visualizer.
     # The compositor shows images at their own size: render at the bake's size.
     assert_shows(render_frame(scene, frame, tmp_path, size=(320, 180)), strip, frame)
+
+
+def test_a_users_own_picture_strips_keep_the_sequencer_rendering(sound_scene, tmp_path):
+    """Only our strip is muted when the edit has pictures of its own: Render keeps showing the edit."""
+    scene, sound = sound_scene
+    bpy.ops.neural_aesthetics.add_visualizer_strip()
+    (strip,) = visualizer_strips(scene)
+    still = tmp_path / "title.png"
+    image = bpy.data.images.new("title", 8, 8)
+    image.filepath_raw, image.file_format = str(still), "PNG"
+    image.save()
+    own = installed("operators.compat").new_image_strip(scene, "Title", [str(still)], channel=9, frame_start=1)
+    bpy.ops.mesh.primitive_plane_add()
+    assert bpy.ops.neural_aesthetics.apply_to_material() == {"FINISHED"}
+    assert strip.mute and not own.mute
+    assert scene.render.use_sequencer
