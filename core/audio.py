@@ -35,7 +35,11 @@ Channels (``CHANNELS``; the band names come from ``AnalysisParams.bands``):
     >= 0: positive log-magnitude spectral flux, summed over 1/6-octave frequency bands,
     averaged over the frame (see :func:`onset_envelope`).
 ``onset``
-    0..1: ``onset_strength`` divided by the track's ``normalise_percentile`` value, clipped.
+    0..1: how far ``onset_strength`` rises above its running median over
+    ``onset_baseline_s`` (the steady flux every sound has), divided by the track's
+    ``normalise_percentile`` value of that rise -- or by the track's median
+    ``onset_strength`` if that is larger, so a sound without attacks (a held chord, a
+    pad, noise) stays near 0 instead of being scaled up into constant "hits". Clipped.
 ``beat``, ``downbeat``
     1.0 on the frame whose interval contains a beat (a bar's first beat), else 0. Beat
     times are refined to the onset sample (about 1 ms): see :mod:`.beats`.
@@ -187,6 +191,8 @@ class AnalysisParams:
         band_range_db: with "percentile" normalisation a band is never scaled up by more
             than this many dB relative to the loudest band, so a band with almost nothing
             in it reads near 0, not a full-range copy of its noise.
+        onset_baseline_s: window in seconds of the running median that ``onset`` rises
+            above (see the module docstring).
         normalise: "percentile" or "adaptive" for every normalised channel (see module).
         adaptive_window_s: running-average length of "adaptive" normalisation, seconds.
         shapes: ``((channel, ChannelShape), ...)``: per-channel latency and smoothing.
@@ -210,6 +216,7 @@ class AnalysisParams:
     min_section_s: float = 8.0
     section_threshold: float = 0.25
     band_range_db: float = 30.0
+    onset_baseline_s: float = 0.5
     normalise: str = "percentile"
     adaptive_window_s: float = 4.0
     shapes: tuple = ()
@@ -223,6 +230,8 @@ class AnalysisParams:
             raise ValueError("floor levels must be finite dB values")
         if self.normalise not in NORMALISE_MODES:
             raise ValueError(f"normalise must be one of {NORMALISE_MODES}, got {self.normalise!r}")
+        if not self.onset_baseline_s > 0:
+            raise ValueError(f"onset_baseline_s must be positive seconds, got {self.onset_baseline_s}")
         names = set()
         for band in self.bands:
             name, low, high = band
@@ -254,8 +263,8 @@ class AnalysisParams:
 
 
 # Parameters that only affect the per-frame stage: not part of the sound-analysis cache key.
-FRAME_STAGE_FIELDS = ("loudness_floor_db", "normalise_percentile", "band_range_db", "normalise", "adaptive_window_s",
-                      "shapes")
+FRAME_STAGE_FIELDS = ("loudness_floor_db", "normalise_percentile", "band_range_db", "onset_baseline_s", "normalise",
+                      "adaptive_window_s", "shapes")
 
 
 def sound_params_key(params: AnalysisParams) -> dict:
@@ -950,6 +959,22 @@ def _linear_scale(values: np.ndarray, percentile: float) -> np.ndarray:
     return np.clip(values / top, 0.0, 1.0)
 
 
+def _onset_scale(strength: np.ndarray, fps: float, baseline_s: float, percentile: float) -> np.ndarray:
+    """The ``onset`` channel from per-frame ``onset_strength`` (see the module docstring).
+
+    ``baseline_s``: the running median's window in seconds (odd, at least 3 frames;
+    reflected at the ends). The divisor is never below the track's median strength.
+    """
+    from scipy.ndimage import median_filter
+
+    if strength.size == 0:
+        return np.zeros_like(strength)
+    window = max(3, int(round(baseline_s * fps)) | 1)
+    rise = np.maximum(strength - median_filter(strength, size=window, mode="reflect"), 0.0)
+    top = max(_robust_top(rise, percentile, 0.0) or 0.0, float(np.median(strength)))
+    return np.clip(rise / top, 0.0, 1.0) if top > 0 else np.zeros_like(strength)
+
+
 def _event_rows(times_s: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Rows (frames between consecutive ``edges``) that contain each time; outside: dropped."""
     rows = np.searchsorted(edges, np.asarray(times_s, dtype=np.float64), side="right") - 1
@@ -1026,7 +1051,7 @@ def frame_features(sound: SoundAnalysis, timing: Timing, params: AnalysisParams 
     channels["rms"] = rms
     channels["loudness"] = normalised("loudness", rms, lambda: _db_scale(rms, floor, pct))
     channels["onset_strength"] = strength
-    channels["onset"] = normalised("onset", strength, lambda: _linear_scale(strength, pct))
+    channels["onset"] = normalised("onset", strength, lambda: _onset_scale(strength, fps, params.onset_baseline_s, pct))
 
     bands = means("bands")
     band_rms = np.sqrt(bands) if bands is not None else np.zeros((n, len(params.bands)))

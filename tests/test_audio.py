@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from neural_aesthetics.core import audio
+from neural_aesthetics.core import audio, mapping
 from neural_aesthetics.core.errors import UserError
 from neural_aesthetics.core.timing import Timing
 
@@ -101,6 +101,21 @@ def test_a_kick_stands_out_of_steady_noise(tmp_path):
     assert np.median(steady) < 0.35 * strength[kick_frame]  # about 0.2
 
 
+@pytest.mark.parametrize("sound", ["held chord", "quiet held chord", "hiss"])
+def test_a_sound_without_attacks_has_no_onsets_after_its_start(tmp_path, sound):
+    # Normalising by the track's own top would scale a pad's steady flux up to constant
+    # "hits": the visuals would twitch all through an ambient track.
+    sample_rate, fps = 44100, 24
+    t = np.arange(3 * sample_rate) / sample_rate
+    chord = sum(0.1 * np.sin(2 * np.pi * hz * t) for hz in (220.0, 277.2, 329.6))
+    samples = {"held chord": chord, "quiet held chord": 0.01 * chord,
+               "hiss": 0.05 * np.random.default_rng(0).standard_normal(t.size)}[sound]
+    onset = audio.analyze(write(tmp_path / "held.wav", samples, sample_rate), Timing(fps, 0, 0, 3 * fps))["onset"]
+    assert onset[0] > 0.5  # (the sound starting is an onset)
+    # Never strong enough for the pulse preset to start a new hit, and mostly near 0.
+    assert onset[2:].max() < mapping.ONSET_EVENT and np.median(onset[2:]) < 0.05, np.round(onset, 2)
+
+
 def test_onset_of_a_sound_that_starts_the_file_is_on_its_first_frame(tmp_path):
     sample_rate = 44100
     t = np.arange(sample_rate) / sample_rate
@@ -153,6 +168,13 @@ def test_frames_before_and_after_the_file_are_zero(music):
             assert track[name][50:-50].max() > 0, name
 
 
+def running_median(values: np.ndarray, window: int) -> np.ndarray:
+    """Median of each ``window`` values centred on each value, ends reflected (d c b | a b c d)."""
+    half = window // 2
+    padded = np.concatenate([values[:half][::-1], values, values[-half:][::-1]])
+    return np.array([np.median(padded[i:i + window]) for i in range(values.size)])
+
+
 def test_onset_and_loudness_are_normalised_by_the_98th_percentile_of_the_whole_file(music):
     path, _hits = music
     fps = 24
@@ -160,7 +182,8 @@ def test_onset_and_loudness_are_normalised_by_the_98th_percentile_of_the_whole_f
     part = audio.analyze(path, Timing(fps, 0, 60, 100))
 
     strength = whole["onset_strength"].astype(np.float64)
-    expected_onset = np.clip(strength / np.percentile(strength, 98), 0, 1)
+    rise = np.maximum(strength - running_median(strength, 13), 0)  # 0.5 s at 24 fps, odd
+    expected_onset = np.clip(rise / max(np.percentile(rise, 98), np.median(strength)), 0, 1)
     np.testing.assert_allclose(whole["onset"], expected_onset, atol=1e-6)
     level_db = 20 * np.log10(whole["rms"].astype(np.float64))
     top_db = np.percentile(level_db, 98)
@@ -394,7 +417,7 @@ def test_generated_music_has_its_onsets_at_the_listed_drum_hits(tmp_path, second
     for row in hit_rows:
         far[max(0, row - 1):row + 3] = False
     assert far.sum() > timing.n_frames // 4
-    assert onset[hit_rows].min() > max(0.25, onset[far].max())
+    assert onset[hit_rows].min() > max(0.2, 4 * onset[far].max())
     for row in hit_rows:  # each hit is a peak
         assert onset[row] >= onset[max(0, row - 1)] and onset[row] >= onset[min(len(onset) - 1, row + 1)]
 
