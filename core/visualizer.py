@@ -23,9 +23,27 @@ from .jobs import CancelToken, ProgressCallback
 from .timing import Timing
 
 RECORD_NAME = "neural_aesthetics_bake.json"
-MAPPING_VERSION = 2
+MAPPING_VERSION = 3
 """Bumped when the same settings would draw different frames (old frames are replaced)."""
 MAX_SIDE_PX = 16384
+
+
+@dataclass(frozen=True)
+class StemSource:
+    """Another sound strip (a stem: drums, bass, ...) that some effects listen to.
+
+    Attributes:
+        audio_path: absolute path of the stem's sound file.
+        origin_frame: scene frame (may be fractional) at which the stem's t = 0 s plays,
+            as ``Timing.origin_frame``: the stem is heard where it sits in the timeline.
+    """
+
+    audio_path: Path
+    origin_frame: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "audio_path", Path(self.audio_path))
+        object.__setattr__(self, "origin_frame", float(self.origin_frame))
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,9 @@ class BakeRequest:
         backend: ``auto`` (torch when importable, else numpy), ``numpy`` or ``torch``.
             Not part of the bake's identity: pin it on a render farm for bit-identical
             chunks across machines.
+        sources: effect name (of ``mapping.EFFECTS``) -> ``StemSource`` the effect listens
+            to instead of ``audio_path``, e.g. ``{"pulse": drums}``. Effects not listed,
+            and channels a stem lacks, follow ``audio_path``.
     """
 
     audio_path: Path
@@ -72,10 +93,15 @@ class BakeRequest:
     preset_smoothing: dict = field(default_factory=dict)
     image_format: str = "png8"
     backend: str = "auto"
+    sources: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.frames is not None:  # a JSON round trip turns the tuple into a list
             object.__setattr__(self, "frames", (int(self.frames[0]), int(self.frames[1])))
+        # (a JSON round trip turns each StemSource into a dict)
+        object.__setattr__(self, "sources", {
+            effect: source if isinstance(source, StemSource) else StemSource(**source)
+            for effect, source in (self.sources or {}).items()})
         object.__setattr__(self, "preset_strengths", dict(self.preset_strengths or {}))
         object.__setattr__(self, "preset_smoothing", dict(self.preset_smoothing or {}))
 
@@ -122,6 +148,12 @@ def _check_request(request: BakeRequest) -> None:
                                   request.strength)
     except ValueError as error:
         raise UserError(f"Bad visualizer setting: {error}") from None
+    for effect, source in request.sources.items():
+        if effect not in mapping.EFFECTS:
+            raise UserError(f"Unknown effect '{effect}' given a sound to listen to: use one of "
+                            f"{', '.join(mapping.EFFECTS)}")
+        if not Path(source.audio_path).is_file():
+            raise UserError(f"The sound file that {effect} listens to is missing: {source.audio_path}")
     backends.choose_backend(request.backend)
 
 
@@ -189,19 +221,41 @@ def song_plan(request: BakeRequest, loaded_style=None) -> tuple[mapping.FramePla
     first = min(zero, timing.frame_first)
     end = max(zero + content_frames, timing.frame_end)
     whole = Timing(timing.fps, timing.origin_frame, first, end)
-    track = audio.analyze(request.audio_path, whole)
+    features, sources = audio.analyze(request.audio_path, whole), None
+    if request.sources:
+        # Each stem is heard over the same scene frames as the song, where it sits in
+        # the timeline (silence where it does not play); the song's stem comes first, so
+        # effects that listen to no stem of their own follow the song.
+        features, sources = {"song": features}, {}
+        for effect, source in sorted(request.sources.items()):
+            name = f"{source.audio_path}@{source.origin_frame!r}"
+            if name not in features:
+                features[name] = audio.analyze(
+                    source.audio_path, Timing(timing.fps, source.origin_frame, first, end))
+            sources[effect] = name
     plan = mapping.plan(
-        track, timing.fps, latent_dim=int(loaded_style.architecture["latent_dim"]), seed=request.seed,
+        features, timing.fps, latent_dim=int(loaded_style.architecture["latent_dim"]), seed=request.seed,
         preset=request.preset, strengths=request.preset_strengths, smoothing_s=request.preset_smoothing,
-        strength=request.strength,
+        strength=request.strength, sources=sources,
     )
     return plan, whole
+
+
+def sources_key(sources: dict, origin_frame: float) -> dict:
+    """The part of a bake's identity that stems add: each effect's stem by content, and
+    where it sits relative to the song in frames (``origin_frame``: the song's t = 0).
+
+    Moving the song and its stems together keeps this; moving one of them changes it.
+    """
+    return {effect: {"audio_sha256": file_digest(Path(source.audio_path)),
+                     "offset_frames": round(source.origin_frame - origin_frame, 6)}
+            for effect, source in sorted(sources.items())}
 
 
 def bake_key(request: BakeRequest, loaded_style) -> dict:
     """What makes two bakes' frames the same: frames of a bake with another key are replaced."""
     timing = request.timing
-    return {
+    key = {
         "audio_sha256": file_digest(Path(request.audio_path)),
         "style_sha256": file_digest(Path(loaded_style.path)),
         "fps": timing.fps,
@@ -214,6 +268,9 @@ def bake_key(request: BakeRequest, loaded_style) -> dict:
                     "smoothing_s": {k: float(v) for k, v in sorted(request.preset_smoothing.items())}},
         "image_format": request.image_format,
     }
+    if request.sources:  # (absent otherwise: bakes made before stems keep their frames)
+        key["sources"] = sources_key(request.sources, timing.origin_frame)
+    return key
 
 
 def bake_visualizer(

@@ -230,3 +230,83 @@ def test_a_second_bake_into_a_busy_folder_is_refused_but_farm_chunks_may_share_i
 def test_bake_uses_the_backend_it_is_told(music, tmp_path):
     result = visualizer.bake_visualizer(dataclasses.replace(request(music, tmp_path), backend="numpy"))
     assert result.backend == "numpy" and result.record["backend"] == "numpy"
+
+
+# --- stems: effects that listen to another sound strip -------------------------------------------
+
+STEM_RATE = 44100
+KICKS_S = (0.5, 1.25, 2.0)
+
+
+@pytest.fixture(scope="module")
+def stems(tmp_path_factory) -> tuple[Path, Path]:
+    """``(song, drums)``: a held chord with no attacks, and a drum stem of three kicks at ``KICKS_S``."""
+    folder = tmp_path_factory.mktemp("stems")
+    t = np.arange(int(3.0 * STEM_RATE)) / STEM_RATE
+    chord = sum(0.1 * np.sin(2 * np.pi * hz * t) for hz in (220.0, 277.2, 329.6))
+    drums = np.zeros_like(t)
+    for kick_s in KICKS_S:
+        tau = t - kick_s
+        hit = tau >= 0
+        drums[hit] += 0.8 * np.exp(-tau[hit] / 0.08) * np.sin(2 * np.pi * 60.0 * tau[hit])
+    song, drum_stem = folder / "song.wav", folder / "drums.wav"
+    synth_music.write_wav(song, np.stack([chord, chord], axis=1).astype(np.float32), STEM_RATE)
+    synth_music.write_wav(drum_stem, np.stack([drums, drums], axis=1).astype(np.float32), STEM_RATE)
+    return song, drum_stem
+
+
+def pulse_steps(song: Path, out_dir: Path, **kw) -> np.ndarray:
+    """How far the latent moves into each frame (a pulse is a jump) under the pulse preset."""
+    plan, _whole = visualizer.song_plan(request(song, out_dir, end=1 + 72, preset="pulse", **kw))
+    return np.r_[0.0, np.linalg.norm(np.diff(plan.latents, axis=0), axis=1)]
+
+
+def test_pulse_listening_to_a_drum_stem_jumps_on_its_kicks_where_it_sits(stems, tmp_path):
+    song, drums = stems
+    alone = pulse_steps(song, tmp_path)
+    with_drums = pulse_steps(song, tmp_path, sources={"pulse": visualizer.StemSource(drums, 1.0)})
+    kick_rows = [round(kick_s * FPS) for kick_s in KICKS_S]
+    quiet = np.median(with_drums)
+    for row in kick_rows:
+        assert with_drums[row:row + 2].max() > 3 * quiet, (row, with_drums[row - 2:row + 3], quiet)
+        assert with_drums[row:row + 2].max() > 3 * alone[row:row + 2].max()
+    # The same stem placed 6 frames later in the timeline: its kicks, and the jumps, 6 frames later.
+    late = pulse_steps(song, tmp_path, sources={"pulse": visualizer.StemSource(drums, 7.0)})
+    for row in kick_rows:
+        assert np.argmax(late[row + 4:row + 10]) + row + 4 in (row + 6, row + 7)
+        assert np.argmax(with_drums[row - 1:row + 4]) + row - 1 in (row, row + 1)
+
+
+def test_a_stems_place_relative_to_the_song_is_part_of_the_bake_identity(stems, tmp_path):
+    song, drums = stems
+    from neural_aesthetics.core import style as style_io
+
+    loaded = style_io.load_style(STYLE)
+
+    def key(song_origin: float, drums_origin: float) -> dict:
+        return visualizer.bake_key(request(song, tmp_path, origin=song_origin,
+                                           sources={"pulse": visualizer.StemSource(drums, drums_origin)}), loaded)
+
+    assert key(1.0, 3.0) == key(51.0, 53.0)  # moved together: the same frames
+    assert key(1.0, 3.0) != key(1.0, 4.0)  # the drums moved against the song: new frames
+    assert "sources" not in visualizer.bake_key(request(song, tmp_path), loaded)
+
+
+def test_a_stem_request_survives_the_trip_to_the_worker(stems, tmp_path):
+    from neural_aesthetics.core import worker
+
+    song, drums = stems
+    sent = request(song, tmp_path, sources={"pulse": visualizer.StemSource(drums, 3.5)})
+    received = worker.decode_bake_request(json.loads(json.dumps(worker.encode_bake_request(sent))))
+    assert received == sent and isinstance(received.sources["pulse"], visualizer.StemSource)
+
+
+def test_a_missing_stem_or_an_unknown_effect_is_refused_before_any_work(stems, tmp_path):
+    song, _drums = stems
+    with pytest.raises(UserError, match="pulse listens to is missing"):
+        visualizer.bake_visualizer(request(song, tmp_path / "a", sources={
+            "pulse": visualizer.StemSource(tmp_path / "gone.wav", 1.0)}))
+    with pytest.raises(UserError, match="Unknown effect 'sparkle'"):
+        visualizer.bake_visualizer(request(song, tmp_path / "b", sources={
+            "sparkle": visualizer.StemSource(song, 1.0)}))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
