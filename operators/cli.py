@@ -88,6 +88,15 @@ def _effect_value(what: str, limit: float):
     return parse
 
 
+def _effect_strip(text: str) -> tuple[str, str]:
+    """``EFFECT=STRIP``: an effect of ``mapping.EFFECTS`` and a strip name (checked against the scene later)."""
+    effect, equals, strip = text.partition("=")
+    if not equals or effect not in mapping.EFFECTS or not strip:
+        raise argparse.ArgumentTypeError(
+            f"source must look like pulse=Drums, with one of {', '.join(mapping.EFFECTS)}; got '{text}'")
+    return effect, strip
+
+
 def _frame_range(text: str) -> tuple[int, int]:
     """``A-B`` (inclusive scene frames) or a single frame ``A``."""
     try:
@@ -120,6 +129,9 @@ def _bake_options(parser) -> None:
     parser.add_argument("--smoothing", type=_effect_value("smoothing", MAX_SMOOTHING_S), action="append",
                         metavar="EFFECT=SECONDS", help="smoothing of one effect in seconds, repeatable "
                         "(default: the scene's setting)")
+    parser.add_argument("--source", type=_effect_strip, action="append", metavar="EFFECT=STRIP",
+                        help="a sound strip (a stem, e.g. drums) one effect listens to, repeatable, e.g. "
+                        "--source pulse=Drums (default: the scene's Listen To settings, else the sound strip)")
     parser.add_argument("--format", choices=list(imageio.FORMATS),
                         help="frame files: png8, png16, jpeg (sRGB) or exr (linear half float) "
                         "(default: the scene's setting)")
@@ -192,6 +204,8 @@ def _request(args, scene):
         settings.use_custom_smoothing = True
         for effect, value in args.smoothing:
             setattr(settings, f"smoothing_{effect}", value)
+    for effect, strip_name in args.source or ():
+        setattr(settings, f"source_{effect}", strip_name)
     if args.format:
         settings.image_format = args.format
     if args.backend:

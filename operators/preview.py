@@ -64,8 +64,9 @@ def preview_key(request) -> tuple:
     """What a built ``Preview`` depends on: when this changes, it is built again.
 
     The sound and style files (by path, size and modification time), the mapping settings,
-    the frame rate and the strip's frames relative to the sound's start: moving a strip by
-    whole frames keeps the preview, as it keeps baked frames.
+    the frame rate, the strip's frames relative to the sound's start and the stems (their
+    files and where they sit relative to the song): moving a strip by whole frames keeps
+    the preview, as it keeps baked frames.
     """
     timing = request.timing
     zero = timing.content_zero_frame
@@ -74,6 +75,8 @@ def preview_key(request) -> tuple:
         request.preset, tuple(sorted(request.preset_strengths.items())),
         tuple(sorted(request.preset_smoothing.items())), request.backend, timing.fps,
         round(timing.origin_frame - zero, 6), timing.frame_first - zero, timing.frame_end - zero,
+        tuple((effect, _file_stamp(source.audio_path), round(source.origin_frame - timing.origin_frame, 6))
+              for effect, source in sorted(request.sources.items())),
     )
 
 

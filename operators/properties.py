@@ -84,6 +84,21 @@ def _effect_strength(effect: str):
     )
 
 
+def _sound_strip_names(_self, context, _edit_text):
+    """Search list of a Listen To field: the scene's sound strips."""
+    return sorted(strip.name for strip in compat.all_strips(context.scene) if strip.type == "SOUND")
+
+
+def _effect_source(effect: str):
+    return bpy.props.StringProperty(
+        name=effect.title(),
+        description=f"The sound strip that {EFFECT_DESCRIPTIONS.get(effect, effect)} listens to, e.g. a drums "
+        "or bass stem (it may be muted: it is analysed, not heard). Empty: the visualizer's own sound strip",
+        default="",
+        search=_sound_strip_names,
+    )
+
+
 def _effect_smoothing(effect: str):
     return bpy.props.FloatProperty(
         name=effect.title(),
@@ -140,7 +155,7 @@ class NeuralAestheticsSettings(bpy.types.PropertyGroup):
         default=False,
         update=_custom_strengths_toggled,
     )
-    # One strength and one smoothing per effect of core.mapping.EFFECTS (tests check the set).
+    # One strength, smoothing and source per effect of core.mapping.EFFECTS (tests check the set).
     strength_flow: _effect_strength("flow")
     strength_pulse: _effect_strength("pulse")
     strength_chroma: _effect_strength("chroma")
@@ -156,6 +171,11 @@ class NeuralAestheticsSettings(bpy.types.PropertyGroup):
     smoothing_chroma: _effect_smoothing("chroma")
     smoothing_bass: _effect_smoothing("bass")
     smoothing_sections: _effect_smoothing("sections")
+    source_flow: _effect_source("flow")
+    source_pulse: _effect_source("pulse")
+    source_chroma: _effect_source("chroma")
+    source_bass: _effect_source("bass")
+    source_sections: _effect_source("sections")
     image_format: bpy.props.EnumProperty(
         name="Format", description="File format of the baked frames", items=IMAGE_FORMAT_ITEMS, default="png8"
     )

@@ -9,7 +9,7 @@ import bpy
 
 from ..core.bake import frame_filename
 from ..core.errors import UserError
-from ..core.visualizer import VisualizerBake, file_digest
+from ..core.visualizer import VisualizerBake, file_digest, sources_key
 from . import compat, strips
 
 
@@ -31,6 +31,9 @@ def reusable_frames(scene, visualizer, sound) -> tuple[list[Path], int, str | No
         return [], frame_first, "the scene's frame rate or the strip's sound offset changed"
     if key.get("audio_sha256") != file_digest(strips.sound_file(sound)):
         return [], frame_first, "the sound file changed"
+    stems = strips.effect_sources(scene, scene.neural_aesthetics, sound)
+    if key.get("sources", {}) != (sources_key(stems, timing.origin_frame) if stems else {}):
+        return [], frame_first, "a strip that an effect listens to moved, changed, or another was picked"
     frames_dir = Path(tag.get("frames_dir", ""))
     count = timing.n_frames if tag.get("whole", True) else len(visualizer.elements)
     image_format = key.get("image_format", "png8")

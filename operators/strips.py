@@ -10,7 +10,7 @@ import bpy
 from ..core import mapping
 from ..core.errors import UserError
 from ..core.timing import Timing
-from ..core.visualizer import BakeRequest, VisualizerBake
+from ..core.visualizer import BakeRequest, StemSource, VisualizerBake
 from . import compat, preferences, styles
 
 MAX_CHANNEL = 128
@@ -157,6 +157,24 @@ def bake_frames(settings) -> tuple[int, int] | None:
     return settings.frame_range_start, settings.frame_range_end
 
 
+def effect_sources(scene, settings, song_strip) -> dict[str, StemSource]:
+    """The stems the effects listen to (Audio › Listen To), by effect; none = the song itself.
+
+    A stem may be muted (it is analysed, not heard); it is heard where it sits in the timeline.
+    """
+    sources = {}
+    for effect in mapping.EFFECTS:
+        name = getattr(settings, f"source_{effect}").strip()
+        if not name or name == song_strip.name:
+            continue
+        stem = next((strip for strip in compat.all_strips(scene) if strip.name == name), None)
+        if stem is None or stem.type != "SOUND":
+            raise UserError(f"{effect.title()} listens to '{name}', which is not a sound strip of this scene: "
+                            "pick another in Audio › Listen To, or clear it")
+        sources[effect] = StemSource(sound_file(stem), strip_timing(scene, stem).origin_frame)
+    return sources
+
+
 def bake_request(scene, strip, settings, style: str | None = None, output_dir: str | None = None) -> BakeRequest:
     """Everything ``core.visualizer.bake_visualizer`` needs, checked, as plain values."""
     audio_path = sound_file(strip)
@@ -178,6 +196,7 @@ def bake_request(scene, strip, settings, style: str | None = None, output_dir: s
         preset_smoothing=smoothing,
         image_format=settings.image_format,
         backend=settings.backend,
+        sources=effect_sources(scene, settings, strip),
     )
 
 
@@ -214,6 +233,9 @@ def add_image_strip(scene, sound_strip, result: VisualizerBake):
         "start_offset": result.frame_first - sound_strip.frame_final_start,
         "whole": result.frame_first == sound_strip.frame_final_start
         and len(result.paths) == sound_strip.frame_final_duration,
+        # The strips of the stems the effects listened to, to notice when one moves.
+        "stems": json.dumps({effect: getattr(scene.neural_aesthetics, f"source_{effect}").strip()
+                             for effect in result.record.get("key", {}).get("sources", {})}),
     }
     return strip
 
@@ -277,4 +299,25 @@ def out_of_sync(scene, visualizer) -> str | None:
         return f"The sound strip moved by {expected_start - visualizer.frame_final_start:+d} frames"
     if tag.get("whole", True) and visualizer.frame_final_duration != sound.frame_final_duration:
         return "The sound strip was trimmed or extended"
+    return moved_stem(scene, visualizer, sound)
+
+
+def moved_stem(scene, visualizer, sound) -> str | None:
+    """Why a stem an effect listened to no longer lines up with the song, or None.
+
+    Compares where each stem sits relative to the sound strip now with the bake's record
+    (no file is read: this runs while the panel draws).
+    """
+    tag = visualizer[STRIP_TAG]
+    baked = json.loads(tag.get("key", "{}")).get("sources", {})
+    names = json.loads(tag.get("stems", "{}"))
+    song_origin = strip_timing(scene, sound).origin_frame
+    for effect, source in baked.items():
+        name = names.get(effect, "")
+        stem = next((strip for strip in compat.all_strips(scene) if strip.name == name), None)
+        if stem is None or stem.type != "SOUND":
+            return f"The strip '{name}' that {effect} listened to is gone"
+        offset = round(strip_timing(scene, stem).origin_frame - song_origin, 6)
+        if offset != source.get("offset_frames"):
+            return f"'{name}' (that {effect} listens to) moved against the sound strip"
     return None

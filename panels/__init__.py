@@ -73,6 +73,9 @@ def draw_audio(panel, context):
     smoothing.active = settings.use_custom_smoothing
     for effect in EFFECTS:
         smoothing.prop(settings, f"smoothing_{effect}")
+    listen = column.column(heading="Listen To", align=True)
+    for effect in EFFECTS:
+        listen.prop(settings, f"source_{effect}", icon="SOUND")
     layout.prop(settings, "live_preview", icon="PLAY")
     text, icon = preview.status(scene)
     if text:

@@ -98,6 +98,7 @@ def test_settings_offer_every_preset_effect_format_and_backend_of_the_engine(sou
         assert getattr(settings, f"strength_{effect}") == pytest.approx(mapping.PRESETS["balanced"][effect])
         assert getattr(settings, f"smoothing_{effect}") == pytest.approx(mapping.DEFAULT_SMOOTHING_S[effect])
         assert properties[f"strength_{effect}"].hard_max == mapping.MAX_STRENGTH
+        assert getattr(settings, f"source_{effect}") == ""  # (listens to the visualizer's own strip)
 
 
 def test_preset_strengths_are_used_until_custom_strengths_are_switched_on(sound_scene):
@@ -255,6 +256,66 @@ def test_resync_of_a_range_bake_reuses_its_exr_frames(sound_scene):
     assert {p.name: p.stat().st_mtime_ns for p in frame_files(folder)} == stamps, "nothing was baked again"
 
 
+# --- stems: an effect listening to another sound strip -------------------------------------------
+
+def test_a_listen_to_name_that_is_no_sound_strip_is_one_sentence_and_bakes_nothing(sound_scene, tmp_path):
+    scene, _sound = sound_scene
+    settings = scene.neural_aesthetics
+    settings.output_dir = str(tmp_path / "frames")
+    settings.source_pulse = "Drums"
+    with pytest.raises(RuntimeError, match="Pulse listens to 'Drums', which is not a sound strip of this scene"):
+        bpy.ops.neural_aesthetics.add_visualizer_strip()
+    assert not (tmp_path / "frames").exists() and not image_strips(scene)
+
+
+@pytest.fixture
+def drums_stem(sound_scene, tmp_path):
+    """A muted 'Drums' strip (kicks only) 3 frames after the music, which pulse listens to."""
+    if bpy.app.version < (4, 4, 0):
+        pytest.skip("bpy 4.2 wheels are built without audio: no second sound strip")
+    import synth_music
+
+    scene, sound = sound_scene
+    t = np.arange(int(3.0 * 44100)) / 44100
+    kicks = sum(np.where(t >= at, 0.8 * np.exp(-(t - at) / 0.08) * np.sin(2 * np.pi * 60 * (t - at)), 0.0)
+                for at in (0.5, 1.25, 2.0))
+    synth_music.write_wav(tmp_path / "drums.wav", np.stack([kicks, kicks], axis=1).astype(np.float32), 44100)
+    drums = installed("operators.compat").new_sound_strip(scene, "Drums", "//drums.wav", channel=2,
+                                                          frame_start=sound.frame_final_start + 3)
+    drums.mute = True  # analysed, not heard
+    scene.sequence_editor.active_strip = sound
+    settings = scene.neural_aesthetics
+    small_size(settings)
+    settings.source_pulse = "Drums"
+    return scene, sound, drums
+
+
+def test_pulse_listening_to_a_muted_drum_stem_reaches_the_bake_and_its_move_is_noticed(drums_stem, tmp_path):
+    strips = installed("operators.strips")
+    scene, sound, drums = drums_stem
+    request = strips.bake_request(scene, sound, scene.neural_aesthetics)
+    (effect, stem), = request.sources.items()
+    assert effect == "pulse" and stem.audio_path == tmp_path / "drums.wav"
+    assert stem.origin_frame == request.timing.origin_frame + 3  # where the stem sits
+
+    assert bpy.ops.neural_aesthetics.add_visualizer_strip() == {"FINISHED"}
+    (visualizer,) = image_strips(scene)
+    assert strips.out_of_sync(scene, visualizer) is None
+    assert record(Path(visualizer[strips.STRIP_TAG]["frames_dir"]))["key"]["sources"]["pulse"]["offset_frames"] == 3
+
+    drums.frame_start += 2  # the drums now play 2 frames later against the music
+    assert "'Drums' (that pulse listens to) moved" in strips.out_of_sync(scene, visualizer)
+    scene.sequence_editor.active_strip = visualizer
+    with pytest.raises(RuntimeError, match="a strip that an effect listens to moved"):
+        bpy.ops.neural_aesthetics.resync()
+    drums.frame_start -= 2
+    sound.frame_start += 10  # the music and its stem apart again, by the same offset as baked
+    drums.frame_start += 10
+    assert bpy.ops.neural_aesthetics.resync() == {"FINISHED"}
+    (moved,) = image_strips(scene)
+    assert moved.frame_final_start == sound.frame_final_start and strips.out_of_sync(scene, moved) is None
+
+
 # --- through the headless command ----------------------------------------------------------------
 
 @pytest.fixture
@@ -320,6 +381,8 @@ def test_chunks_with_options_are_byte_identical_to_a_whole_bake(cli, sound_scene
         (["--size", "1920x"], "size must look like 1920x1080"),
         (["--seed", "-3"], "seed must be a whole number >= 0"),
         (["--frames", "a-b"], "frames must look like 101-200"),
+        (["--source", "pulse"], "source must look like pulse=Drums"),
+        (["--source", "sparkle=Drums"], "source must look like pulse=Drums"),
     ],
 )
 def test_bad_option_values_exit_2_with_one_line(cli, sound_scene, tmp_path, capsys, argv, expected):
@@ -372,7 +435,8 @@ def test_audio_and_bake_panels_draw_settings_and_operators_that_exist(sound_scen
     props = {name for kind, _data, name in drawn if kind == "prop"}
     labels = " ".join(name for kind, _data, name in drawn if kind == "label")
     if sub_panel == "audio":
-        assert {"preset", "use_custom_strengths", "strength_pulse", "smoothing_bass", "live_preview"} <= props
+        assert {"preset", "use_custom_strengths", "strength_pulse", "smoothing_bass", "source_pulse",
+                "live_preview"} <= props
         assert f"Source: {sound.name}" in labels and "muted" in labels
         assert ("operator", None, "neural_aesthetics.bake_audio_features") in drawn
     else:
