@@ -17,7 +17,6 @@ import shutil
 import sys
 import tempfile
 import types
-from pathlib import Path
 
 import pytest
 
