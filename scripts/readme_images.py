@@ -10,7 +10,8 @@ Writes:
   above the onset strength of each frame, so a drum hit can be seen moving the picture.
 
 Deterministic: the music is generated from a seed and bakes are a function of the seed.
-Needs Pillow (in the 5.0 test venv) besides numpy.
+Pillow, scipy and soundfile come from the extension's wheels when the venv lacks them
+(as for the benchmarks: ``benchmarks/_setup.py``; run ``make build`` once first).
 """
 
 from __future__ import annotations
@@ -22,9 +23,13 @@ import types
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import _setup  # noqa: E402  (the extension's light wheels, importable outside Blender)
+
+_setup.ensure_libs()
+from PIL import Image, ImageDraw  # noqa: E402
 if "neural_aesthetics" not in sys.modules:  # the repository root is the package
     _package = types.ModuleType("neural_aesthetics")
     _package.__path__ = [str(ROOT)]
