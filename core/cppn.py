@@ -36,6 +36,8 @@ trainer can save its state dict unchanged:
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -49,7 +51,7 @@ OUTPUTS = ("sigmoid",)
 MAX_WIDTH = 1024
 MAX_DEPTH = 32
 MAX_LATENT_DIM = 1024
-TILE_PIXELS = 16384
+TILE_PIXELS = 8192
 """Pixels evaluated together through all layers: keeps the activations in cache."""
 WARP_FREQUENCY = 2.0
 """Radians per coordinate unit of the coordinate warp (see ``pixel_coordinates``)."""
@@ -177,8 +179,68 @@ def random_weights(architecture: dict, seed: int, weight_scale: float = 2.5) -> 
     return weights
 
 
+def fold_tanh_layers(layers: list, activations: list[str], scale: float) -> list:
+    """The same network with every tanh unit evaluated as a logistic function (faster).
+
+    ``tanh(z) = 2 * logistic(2 z) - 1``, and ``logistic`` is three to four times cheaper
+    than ``tanh`` on CPUs (numpy and torch alike). So a tanh layer's weight and bias are
+    multiplied by ``scale`` (2 for a renderer computing ``logistic(u)``, -2 for one
+    computing ``1 / (1 + exp(u))``), its units then hold ``s = logistic(2 z)``, and the
+    layer after it takes ``2 s - 1`` into its own weight (times 2) and bias (minus the
+    weight's column sums). Nothing is approximated.
+
+    Args:
+        layers: ``[(weight (in, out), bias (out,)), ...]``: every hidden layer, then the
+            output layer.
+        activations: the hidden layers' activations (``layer_activations``).
+        scale: 2 or -2, as above.
+
+    Returns the folded ``[(weight, bias), ...]`` as float32 (folded in float64).
+    """
+    folded, previous_tanh = [], False
+    for index, (weight, bias) in enumerate(layers):
+        weight, bias = np.asarray(weight, dtype=np.float64), np.asarray(bias, dtype=np.float64)
+        if previous_tanh:
+            weight, bias = 2.0 * weight, bias - weight.sum(axis=0)
+        previous_tanh = index < len(activations) and activations[index] == "tanh"
+        if previous_tanh:
+            weight, bias = scale * weight, scale * bias
+        folded.append((weight.astype(np.float32), bias.astype(np.float32)))
+    return folded
+
+
+FOLDED_TANH = "folded-tanh"
+"""Activation name of a tanh layer after ``fold_tanh_layers``."""
+
+
+SPLIT_ROWS = 1024
+"""Tiles with at least this many pixels have their activations computed by two threads."""
+_helper: ThreadPoolExecutor | None = None
+
+
 def _activate_in_place(values: np.ndarray, activation: str) -> None:
-    if activation == "tanh":
+    """Apply ``activation`` to a tile, its second half on a helper thread (numpy's
+    element-wise functions use one core; they release the GIL, so halves run in parallel).
+    Element-wise: the result does not depend on the split."""
+    global _helper
+    rows = values.shape[0]
+    if rows < SPLIT_ROWS or (os.cpu_count() or 1) < 2:
+        _activate_rows(values, activation)
+        return
+    if _helper is None:
+        _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cppn-activation")
+    second_half = _helper.submit(_activate_rows, values[rows // 2:], activation)
+    _activate_rows(values[:rows // 2], activation)
+    second_half.result()
+
+
+def _activate_rows(values: np.ndarray, activation: str) -> None:
+    if activation == FOLDED_TANH:  # units fold_tanh_layers(scale=-2) made: 1 / (1 + exp(u))
+        with np.errstate(over="ignore"):  # exp overflows to inf for large u: the unit is then 0
+            np.exp(values, out=values)
+        values += 1.0
+        np.divide(1.0, values, out=values)
+    elif activation == "tanh":
         np.tanh(values, out=values)
     elif activation == "sin":
         np.sin(values, out=values)
@@ -259,20 +321,17 @@ class CPPN:
         self.activations = layer_activations(architecture)
         self.activation = architecture["activation"]
 
-        def transposed(name: str) -> np.ndarray:
-            return np.ascontiguousarray(np.asarray(weights[name], dtype=np.float32).T)
-
-        first = transposed("layer0.weight")  # (n_features + latent_dim, width)
-        n_features = n_coordinate_features(architecture)
+        names = [f"layer{index}" for index in range(int(architecture["depth"]))] + ["output"]
+        layers = fold_tanh_layers(
+            [(np.asarray(weights[f"{name}.weight"], dtype=np.float32).T, weights[f"{name}.bias"]) for name in names],
+            self.activations, scale=-2.0)
+        self.activations = [FOLDED_TANH if name == "tanh" else name for name in self.activations]
+        (first, self._first_bias), *hidden, (output, self._output_bias) = layers
+        n_features = n_coordinate_features(architecture)  # first: (n_features + latent_dim, width)
         self._first_coordinates = np.ascontiguousarray(first[:n_features])
         self._first_latent = np.ascontiguousarray(first[n_features:])
-        self._first_bias = np.asarray(weights["layer0.bias"], dtype=np.float32)
-        self._hidden = [
-            (transposed(f"layer{index}.weight"), np.asarray(weights[f"layer{index}.bias"], dtype=np.float32))
-            for index in range(1, int(architecture["depth"]))
-        ]
-        self._output = transposed("output.weight")
-        self._output_bias = np.asarray(weights["output.bias"], dtype=np.float32)
+        self._hidden = [(np.ascontiguousarray(weight), bias) for weight, bias in hidden]
+        self._output = np.ascontiguousarray(output)
 
     @classmethod
     def from_style(cls, style) -> "CPPN":

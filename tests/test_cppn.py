@@ -75,9 +75,10 @@ def test_shorter_side_spans_the_same_picture_at_any_aspect(network):
     latent = _latent(2)
     wide = network.render(latent, 65, 37)
     tall = network.render(latent, 37, 65)
-    np.testing.assert_allclose(wide[18, 32], tall[32, 18], atol=1e-6)  # the centre pixel
+    # (1e-5: float32 rounding of coordinates computed for another size; 16-bit PNG steps are 1.5e-5)
+    np.testing.assert_allclose(wide[18, 32], tall[32, 18], atol=1e-5)  # the centre pixel
     # The central square of both shows the same [-1, 1]^2 region, unstretched.
-    np.testing.assert_allclose(wide[:, 14:51], tall[14:51, :], atol=1e-6)
+    np.testing.assert_allclose(wide[:, 14:51], tall[14:51, :], atol=1e-5)
 
 
 def test_double_resolution_matches_downsampled_low_resolution(network):
@@ -94,7 +95,7 @@ def test_zoom_magnifies_the_centre(network):
     latent = _latent(5)
     zoomed = network.render(latent, 64, 64, zoom=2.0)
     large = network.render(latent, 128, 128)
-    np.testing.assert_allclose(zoomed, large[32:96, 32:96], atol=1e-6)
+    np.testing.assert_allclose(zoomed, large[32:96, 32:96], atol=1e-5)
 
 
 def test_rotation_turns_the_image_counter_clockwise(network):
