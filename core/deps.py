@@ -67,7 +67,10 @@ def add_to_path(target: Path) -> bool:
 
 def torch_version() -> str | None:
     """The importable torch's version, without importing it; None when there is none."""
-    if importlib.util.find_spec("torch") is None:
+    try:
+        if importlib.util.find_spec("torch") is None:
+            return None
+    except ValueError:  # torch was imported and then unloaded or blocked (sys.modules entry None)
         return None
     try:
         return importlib.metadata.version("torch")

@@ -236,6 +236,58 @@ def check_config(config: TrainConfig) -> None:
         raise TrainError("Nothing to train towards: give a prompt, reference images or a palette (with a weight above 0)")
 
 
+REFERENCE_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+"""Files of a mood-board folder that count as reference images (any case)."""
+PROMPT_SEPARATOR = "|"
+"""Separates several prompts typed into one text field."""
+
+
+def split_prompts(text: str) -> list[str]:
+    """The prompts of one text field: ``"nebula | deep space"`` gives two; blanks are dropped."""
+    return [part.strip() for part in str(text).split(PROMPT_SEPARATOR) if part.strip()]
+
+
+def parse_palette_text(text: str) -> list[str]:
+    """The colours of a palette typed as text, e.g. ``"#ff2a6d, #05d9e8 1a1a40"``, as '#rrggbb'.
+
+    Colours are separated by commas, semicolons or spaces; an empty text is no palette.
+    Raises ``TrainError`` naming the first word that is not a colour.
+    """
+    words = [word for word in re.split(r"[\s,;]+", str(text)) if word]
+    return [colour_hex(parse_colour(word, "Palette")) for word in words]
+
+
+def reference_images_in(folder) -> list[str]:
+    """The image files (``REFERENCE_IMAGE_SUFFIXES``) directly inside a mood-board folder, sorted.
+
+    Raises ``TrainError`` if the folder does not exist or holds no image.
+    """
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise TrainError(f"Reference images folder not found: {path}")
+    images = sorted(str(item) for item in path.iterdir()
+                    if item.is_file() and item.suffix.lower() in REFERENCE_IMAGE_SUFFIXES)
+    if not images:
+        raise TrainError(f"No images in the reference folder {path} "
+                         f"(looked for {', '.join(REFERENCE_IMAGE_SUFFIXES)})")
+    return images
+
+
+def free_style_name(wanted: str, taken) -> str:
+    """``wanted`` made a valid style name, numbered (``name_2``, ``name_3``, ...) if it is ``taken``.
+
+    A new style must never replace a user's style file nor be hidden behind a bundled
+    style of the same name.
+    """
+    base = style.safe_style_name(wanted)[:60]
+    taken = set(taken)
+    name, number = base, 1
+    while name in taken:
+        number += 1
+        name = f"{base}_{number}"
+    return name
+
+
 # --- recipes -----------------------------------------------------------------------------
 
 

@@ -6,7 +6,9 @@ work never blocks the UI and a crash cannot take Blender down. The protocol:
 - stdin, first line: the job, ``{"kind": "bake", "request": {...}}``; any later line
   ``cancel`` (or stdin closing, e.g. Blender quit) cancels it within one unit of work.
 - stdout, one JSON object per line, ``type`` one of:
-  ``progress`` (``done``, ``total``, ``message``), ``result`` (job-specific fields),
+  ``progress`` (``done``, ``total``, ``message``, and job-specific fields: a training
+  adds ``score`` and, every few steps, ``preview``, the path of a PNG of the style so
+  far), ``result`` (job-specific fields),
   ``error`` (``message``: one line for the user; ``user``: True for a problem the user
   can fix, False for a bug, then ``detail`` holds the traceback), ``cancelled``.
 
@@ -95,7 +97,34 @@ def _run_install(request: dict, progress, cancel) -> dict:
     return {"target": str(target)}
 
 
-JOBS = {"bake": _run_bake, "install": _run_install}
+def _run_train(request: dict, progress, cancel) -> dict:
+    """Train a style (``train.train_style``); previews go to ``request["preview_path"]`` (PNG).
+
+    Request: ``config`` (``TrainConfig.to_dict()``), ``out_dir``, ``name``, ``preview_path``.
+    Result: ``path`` of the style's ``.safetensors``, ``name``, ``score`` and
+    ``score_initial`` (held-out CLIP scores; None without CLIP), ``palette_distance``.
+    """
+    from . import imageio, style, train
+
+    config = train.TrainConfig.from_dict(request["config"])
+    preview_path = Path(request["preview_path"])
+
+    def report(step: train.TrainProgress) -> None:
+        extra = {"score": step.score}
+        if step.preview is not None:
+            preview_path.parent.mkdir(parents=True, exist_ok=True)
+            imageio.write_atomically(preview_path, step.preview, "png8")
+            extra["preview"] = str(preview_path)
+        progress(step.step, step.total, step.message, **extra)
+
+    path = train.train_style(config, Path(request["out_dir"]), request["name"], report, cancel)
+    metadata = style.load_style(path).metadata
+    return {"path": str(path), "name": request["name"], "score": metadata.get("score"),
+            "score_initial": metadata.get("score_initial"), "palette_distance": metadata.get("palette_distance"),
+            "palette_distance_initial": metadata.get("palette_distance_initial")}
+
+
+JOBS = {"bake": _run_bake, "install": _run_install, "train": _run_train}
 
 
 def _watch_stdin(cancel) -> None:
@@ -120,8 +149,8 @@ def serve() -> int:
     cancel = CancelToken()
     threading.Thread(target=_watch_stdin, args=(cancel,), daemon=True).start()
 
-    def progress(done: int, total: int, message: str) -> None:
-        _message("progress", done=done, total=total, message=message)
+    def progress(done: int, total: int, message: str, **extra) -> None:
+        _message("progress", done=done, total=total, message=message, **extra)
 
     try:
         _message("result", **run(job.get("request", {}), progress, cancel))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import bpy
 
 from . import preview  # (the live preview's frame handler and draw callback)
-from . import audio_tools, cli, jobs_ui, preferences, properties, resync, style_files, styles, visualizer, wiring
+from . import (audio_tools, cli, jobs_ui, preferences, properties, resync, style_files, styles, training, visualizer,
+               wiring)
 
 # Every module with operator classes, each listing them in its CLASSES.
-OPERATOR_MODULES = (visualizer, resync, wiring, style_files, preferences, audio_tools, jobs_ui)
+OPERATOR_MODULES = (visualizer, resync, wiring, style_files, training, preferences, audio_tools, jobs_ui)
 
 _cli_handle = None
 
@@ -21,6 +22,7 @@ def register() -> None:
     global _cli_handle
     preferences.register_paths()
     styles.register()
+    training.register()
     properties.register()
     for cls in _classes():
         bpy.utils.register_class(cls)
@@ -37,4 +39,5 @@ def unregister() -> None:
     for cls in reversed(_classes()):
         bpy.utils.unregister_class(cls)
     properties.unregister()
+    training.unregister()
     styles.unregister()

@@ -4,7 +4,9 @@
 - ``bake``: bake a sound strip's frames (or a chunk of them, ``--frames 101-200``) without
   touching the .blend, so render-farm machines can each bake a part;
 - ``add-strip``: bake whatever frames are missing and add the image strip above the sound
-  strip; ``--save`` keeps it in the .blend.
+  strip; ``--save`` keeps it in the .blend;
+- ``train``: train a style from a prompt, palette, reference images or a bundled recipe
+  (needs the training pack); no .blend needed.
 
 Prints one progress line per frame on stdout and one line per error on stderr; returns 0
 on success, 1 when the scene or files are not right, 2 for bad arguments.
@@ -17,14 +19,16 @@ import csv
 import dataclasses
 import math
 import sys
+from pathlib import Path
 
 import bpy
 
-from ..core import audio, imageio, mapping
+from ..core import audio, imageio, mapping, train
 from ..core.backend import BACKENDS
 from ..core.errors import UserError
 from ..core.visualizer import MAX_SIDE_PX, bake_visualizer
-from . import strips
+from . import preferences, strips, styles
+from .paths import user_folder
 
 COMMAND = "neural_aesthetics"
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE = 0, 1, 2
@@ -110,6 +114,52 @@ def _frame_range(text: str) -> tuple[int, int]:
     return first_frame, last_frame
 
 
+def _palette(text: str) -> list[str]:
+    try:
+        return train.parse_palette_text(text)
+    except train.TrainError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _whole_number(low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = low - 1
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}, got '{text}'")
+        return number
+
+    return parse
+
+
+def _train_options(parser) -> None:
+    what = parser.add_argument_group("what to train towards (at least one, or --recipe)")
+    what.add_argument("--recipe", help="a recipe of the recipes file (prompts, palette and settings), e.g. "
+                      "cosmic-nebula; the options below change it")
+    what.add_argument("--recipes", metavar="FILE", help="the recipes file (default: the bundled styles/recipes.json)")
+    what.add_argument("--prompt", action="append", help="what the style should look like, repeatable")
+    what.add_argument("--negative", help="what the style should not look like")
+    what.add_argument("--palette", type=_palette, help="colours the frames should be made of, e.g. '#ff2a6d,#05d9e8'")
+    what.add_argument("--reference", action="append", metavar="IMAGE",
+                      help="a reference image (mood board) the style should look like, repeatable")
+    how = parser.add_argument_group("how")
+    how.add_argument("--steps", type=_whole_number(1, 1_000_000), help="training steps (default: 600, or the recipe's)")
+    how.add_argument("--seed", type=_seed, help="seed of the training (default: 0, or the recipe's)")
+    how.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
+                     help="where to train (default: the preferences' Device)")
+    how.add_argument("--clip-model", help="open_clip model name (default: the preferences')")
+    how.add_argument("--clip-pretrained", help="open_clip pretrained tag, downloaded once (default: the preferences')")
+    how.add_argument("--clip-checkpoint", metavar="PATH",
+                     help="a local CLIP weights file or open_clip model folder instead of downloading")
+    out = parser.add_argument_group("output")
+    out.add_argument("--name", help="the style's name (default: the recipe's or the first prompt's; a name "
+                     "already taken gets a number)")
+    out.add_argument("--out", metavar="DIR", help="folder for the style files (default: the extension's user "
+                     "styles folder, where Blender's Style menu finds them)")
+
+
 def _strip_options(parser) -> None:
     parser.add_argument("--scene", help="scene name (default: the active scene)")
     parser.add_argument("--strip", help="sound strip name (default: the active strip, or the only sound strip)")
@@ -173,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     save = add_strip.add_mutually_exclusive_group()
     save.add_argument("--save", action="store_true", help="save the .blend in place after adding the strip")
     save.add_argument("--save-as", metavar="PATH", help="save the .blend to PATH after adding the strip")
+
+    train_command = commands.add_parser(
+        "train", help="train a style from a prompt, palette, reference images or a recipe (training pack needed)",
+        description="Train a style with CLIP (and/or towards a palette) and save it as a style file. "
+        "Needs the training pack (torch + open_clip). No .blend is needed: blender -b --command "
+        f"{COMMAND} train --recipe cosmic-nebula",
+    )
+    _train_options(train_command)
     return parser
 
 
@@ -260,7 +318,54 @@ def _add_strip(args) -> int:
     return EXIT_OK
 
 
-HANDLERS = {"analyze": _analyze, "bake": _bake, "add-strip": _add_strip}
+def _train_config(args) -> tuple[train.TrainConfig, str | None]:
+    """The training settings of the arguments over the recipe's over the preferences', and the recipe's name."""
+    prefs = preferences.get()
+    config = train.TrainConfig(device=prefs.device.lower(), clip_model=prefs.clip_model.strip(),
+                               clip_pretrained=prefs.clip_pretrained.strip(),
+                               clip_checkpoint=bpy.path.abspath(prefs.clip_checkpoint) if prefs.clip_checkpoint else "")
+    if args.recipe:
+        recipes = train.load_recipes(bpy.path.abspath(args.recipes) if args.recipes else None)
+        if args.recipe not in recipes:
+            raise UserError(f"No recipe named '{args.recipe}': recipes are {', '.join(sorted(recipes))}")
+        recipe = recipes[args.recipe]
+        config = dataclasses.replace(recipe, device=config.device, clip_model=config.clip_model,
+                                     clip_pretrained=config.clip_pretrained, clip_checkpoint=config.clip_checkpoint)
+    given = {"prompts": args.prompt, "negative_prompt": args.negative, "palette": args.palette,
+             "reference_images": [bpy.path.abspath(path) for path in args.reference or ()] or None,
+             "steps": args.steps, "seed": args.seed, "device": args.device, "clip_model": args.clip_model,
+             "clip_pretrained": args.clip_pretrained,
+             "clip_checkpoint": bpy.path.abspath(args.clip_checkpoint) if args.clip_checkpoint else None}
+    config = dataclasses.replace(config, **{key: value for key, value in given.items() if value is not None},
+                                 cache_dir=str(preferences.cache_dir()), allow_download=bool(bpy.app.online_access),
+                                 preview_every=0)
+    return config, args.recipe
+
+
+def _train(args) -> int:
+    if not (args.recipe or args.prompt or args.palette or args.reference):
+        raise _UsageError("train needs --prompt, --palette, --reference or --recipe")
+    config, recipe = _train_config(args)
+    out_dir = Path(bpy.path.abspath(args.out)) if args.out else user_folder("styles")
+    taken = {path.stem for path in out_dir.glob("*.json")} if out_dir.is_dir() else set()
+    if not args.out:
+        taken |= {info.name for info in styles.available()}  # a bundled style would hide a user style
+    if args.name:
+        name = args.name
+        if name in taken:
+            raise UserError(f"A style named '{name}' already exists in {out_dir}: choose another --name")
+    else:
+        name = train.free_style_name(recipe or (config.prompts[0] if config.prompts else "palette"), taken)
+
+    def progress(step: train.TrainProgress) -> None:
+        print(f"{COMMAND}: step {step.step}/{step.total}: {step.message.partition(': ')[2]}", flush=True)
+
+    path = train.train_style(config, out_dir, name, progress)
+    print(f"{COMMAND}: saved style '{name}' to {path}")
+    return EXIT_OK
+
+
+HANDLERS = {"analyze": _analyze, "bake": _bake, "add-strip": _add_strip, "train": _train}
 
 
 def main(argv: list[str]) -> int:
@@ -277,6 +382,9 @@ def main(argv: list[str]) -> int:
         return EXIT_USAGE
     try:
         return HANDLERS[args.command](args)
+    except _UsageError as error:
+        print(f"{COMMAND}: error: {error} (see --help)", file=sys.stderr)
+        return EXIT_USAGE
     except UserError as error:
         print(f"{COMMAND}: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -24,7 +24,9 @@ WORKER_SCRIPT = Path(__file__).resolve().parents[1] / "core" / "worker.py"
 class JobState:
     """What the UI shows about a job: updated by ``BackgroundJob.poll``.
 
-    ``status`` is one of ``running``, ``done``, ``failed``, ``cancelled``.
+    ``status`` is one of ``running``, ``done``, ``failed``, ``cancelled``. ``details``
+    holds the latest value of every job-specific progress field (e.g. a training's
+    ``score`` and ``preview``).
     """
 
     status: str = "running"
@@ -32,6 +34,7 @@ class JobState:
     total: int = 0
     message: str = "Starting"
     result: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
 
     @property
     def fraction(self) -> float:
@@ -106,6 +109,8 @@ class BackgroundJob:
                            + (f": {self._stderr_tail[-1]}" if self._stderr_tail else ""))
             elif event["type"] == "progress":
                 state.done, state.total, state.message = event["done"], event["total"], event["message"]
+                state.details.update({key: value for key, value in event.items()
+                                      if key not in ("type", "done", "total", "message")})
             elif event["type"] == "result":
                 state.status, state.result, state.message = "done", event, "Done"
             elif event["type"] == "cancelled":

@@ -33,6 +33,14 @@ def show(context, state: JobState, elapsed_s: float = 0.0) -> None:
             area.tag_redraw()
 
 
+def refuse_while_running(operator_class, context) -> bool:
+    """For an operator's ``poll``: True (with the reason as its poll message) while a job runs."""
+    if context.window_manager.neural_aesthetics_job.status != "RUNNING":
+        return False
+    operator_class.poll_message_set("Another job is running: wait for it or press Esc to cancel it")
+    return True
+
+
 def fail(context, message: str) -> None:
     job = context.window_manager.neural_aesthetics_job
     job.status, job.message = "FAILED", message

@@ -47,8 +47,7 @@ class NEURAL_AESTHETICS_OT_install_training_pack(jobs_ui.WorkerModal, bpy.types.
                 "Online access is off: allow it in Preferences > System > Network to download the training pack"
             )
             return False
-        if context.window_manager.neural_aesthetics_job.status == "RUNNING":
-            cls.poll_message_set("Another job is running: wait for it or press Esc to cancel it")
+        if jobs_ui.refuse_while_running(cls, context):
             return False
         return True
 

@@ -203,6 +203,46 @@ class NeuralAestheticsSettings(bpy.types.PropertyGroup):
     )
 
 
+class NeuralAestheticsTraining(bpy.types.PropertyGroup):
+    """Per-scene settings of Train Style (saved in the .blend)."""
+
+    name: bpy.props.StringProperty(
+        name="Name",
+        description="Name of the new style (letters, digits, '-' and '_'). Empty: made from the prompt. "
+        "A name already in use gets a number: no style is ever replaced",
+        default="",
+    )
+    prompt: bpy.props.StringProperty(
+        name="Prompt",
+        description="What the style should look like, e.g. 'cosmic nebula, glowing gas clouds'. "
+        "Several prompts: separate them with '|'",
+        default="",
+    )
+    negative_prompt: bpy.props.StringProperty(
+        name="Negative", description="What the style should not look like, e.g. 'dull grey, text'", default=""
+    )
+    palette: bpy.props.StringProperty(
+        name="Palette",
+        description="Colours the frames should be made of, as hex codes, e.g. '#ff2a6d #05d9e8 #1a1a40' "
+        "(works without CLIP, alone or with a prompt)",
+        default="",
+    )
+    reference_dir: bpy.props.StringProperty(
+        name="Reference Images",
+        description="A folder of images (a mood board) the style should look like",
+        default="",
+        subtype="DIR_PATH",
+    )
+    steps: bpy.props.IntProperty(
+        name="Steps", description="Training steps: more is closer to the prompt and slower (600 is a good start)",
+        default=600, min=1, max=100000, soft_max=3000,
+    )
+    seed: bpy.props.IntProperty(
+        name="Seed", description="Seed of the starting network and every random draw of the training",
+        default=0, min=0,
+    )
+
+
 class NeuralAestheticsJob(bpy.types.PropertyGroup):
     """State of the bake running in the background (not saved, not undone)."""
 
@@ -222,18 +262,20 @@ class NeuralAestheticsJob(bpy.types.PropertyGroup):
         default=False, description="The Cancel button was pressed: the job stops after its current step")
 
 
-CLASSES = (NeuralAestheticsSettings, NeuralAestheticsJob)
+CLASSES = (NeuralAestheticsSettings, NeuralAestheticsTraining, NeuralAestheticsJob)
 
 
 def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.Scene.neural_aesthetics = bpy.props.PointerProperty(type=NeuralAestheticsSettings)
+    bpy.types.Scene.neural_aesthetics_train = bpy.props.PointerProperty(type=NeuralAestheticsTraining)
     bpy.types.WindowManager.neural_aesthetics_job = bpy.props.PointerProperty(type=NeuralAestheticsJob)
 
 
 def unregister() -> None:
     del bpy.types.WindowManager.neural_aesthetics_job
+    del bpy.types.Scene.neural_aesthetics_train
     del bpy.types.Scene.neural_aesthetics
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

@@ -27,8 +27,7 @@ class NEURAL_AESTHETICS_OT_add_visualizer_strip(jobs_ui.WorkerModal, bpy.types.O
 
     @classmethod
     def poll(cls, context):
-        if context.window_manager.neural_aesthetics_job.status == "RUNNING":
-            cls.poll_message_set("A bake is already running: wait for it or press Esc to cancel it")
+        if jobs_ui.refuse_while_running(cls, context):
             return False
         problem = strips.active_sound_strip_problem(context)
         if problem:

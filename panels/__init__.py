@@ -1,7 +1,7 @@
 """Sidebar tabs in the Sequencer and the 3D Viewport. Drawing only: no logic here.
 
 The same panels appear in both editors (the "Neural" tab): a parent panel with the
-running job, and sub-panels Style, Audio, Bake and Use.
+running job, and sub-panels Style, Train, Audio, Bake and Use.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 import bpy
 
 from ..core.mapping import EFFECTS
-from ..operators import preview, strips
+from ..operators import preview, strips, training
 from ..operators.audio_tools import NEURAL_AESTHETICS_OT_bake_audio_features as BakeAudioFeatures
 from ..operators.resync import NEURAL_AESTHETICS_OT_resync as Resync
+from ..operators.training import NEURAL_AESTHETICS_OT_train_style as TrainStyle
 from ..operators.visualizer import NEURAL_AESTHETICS_OT_add_visualizer_strip as AddVisualizer
 from ..operators.wiring import NEURAL_AESTHETICS_OT_add_to_compositor as AddToCompositor
 from ..operators.wiring import NEURAL_AESTHETICS_OT_apply_to_material as ApplyToMaterial
@@ -47,6 +48,24 @@ def draw_style(panel, context):
     row = layout.row(align=True)
     row.operator("neural_aesthetics.import_style", icon="IMPORT")
     row.operator("neural_aesthetics.export_style", icon="EXPORT")
+
+
+def draw_train(panel, context):
+    settings = context.scene.neural_aesthetics_train
+    layout = _split(panel.layout.column())
+    layout.prop(settings, "prompt")
+    layout.prop(settings, "negative_prompt")
+    layout.prop(settings, "palette")
+    layout.prop(settings, "reference_dir")
+    layout.prop(settings, "steps")
+    layout.prop(settings, "seed")
+    layout.prop(settings, "name")
+    icon, caption, _path = training.preview_status()
+    if icon:
+        panel.layout.template_icon(icon_value=icon, scale=6.0)
+    if caption:
+        panel.layout.label(text=caption, icon="SHADERFX")
+    panel.layout.operator(TrainStyle.bl_idname, icon="SHADERFX")
 
 
 def draw_audio(panel, context):
@@ -135,6 +154,7 @@ def _panel_classes() -> list:
         specs = [
             (parent_id, "Neural Aesthetics", None, draw_main),
             (f"{parent_id}_style", "Style", parent_id, draw_style),
+            (f"{parent_id}_train", "Train", parent_id, draw_train),
             (f"{parent_id}_audio", "Audio", parent_id, draw_audio),
             (f"{parent_id}_bake", "Bake", parent_id, draw_bake),
             (f"{parent_id}_use", "Use", parent_id, draw_use),
