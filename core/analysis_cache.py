@@ -3,14 +3,17 @@
 Layout of a cache folder::
 
     <cache_dir>/<key>.npz     one :class:`..audio.SoundAnalysis` (uncompressed npz, no pickle)
-    <cache_dir>/digests.json  path + size + modification time -> content digest
+    <cache_dir>/digests.json  path + size + file identity and times -> content digest
 
 The key is the SHA-256 of (``ENGINE_VERSION``, the file's content digest, the parameters
 as JSON). The content digest is the SHA-256 of the file's bytes; it is remembered per
-(path, size, mtime) so that an unchanged file is not read again, while an edited,
-replaced or renamed file is hashed anew. Entries are written atomically (temporary file
-+ rename); a damaged entry reads as a miss. Nothing here deletes entries: the folder is
-the user's to clear (the extension keeps it in its user folder).
+(path, size, modification time, inode-change time, device and inode) so that an
+unchanged file is not read again, while an edited, replaced or renamed file is hashed
+anew -- also one written with the same size whose modification time was put back (``cp
+-p``, ``rsync -t``, an unzipped backup): on Linux and macOS writing a file always moves
+its change time, which no program can set back. Entries are written atomically
+(temporary file + rename); a damaged entry reads as a miss. Nothing here deletes
+entries: the folder is the user's to clear (the extension keeps it in its user folder).
 """
 
 from __future__ import annotations
@@ -68,10 +71,10 @@ class AnalysisCache:
             return {}
 
     def digest(self, path: str | os.PathLike) -> str:
-        """Content digest of ``path``, remembered per (real path, size, mtime)."""
+        """Content digest of ``path``, remembered per (real path, size, times, identity)."""
         real = os.path.realpath(os.fspath(path))
         info = os.stat(real)
-        stamp = f"{info.st_size}:{info.st_mtime_ns}"
+        stamp = f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_dev}:{info.st_ino}"
         known = self._read_digests()
         entry = known.get(real)
         if isinstance(entry, dict) and entry.get("stamp") == stamp and isinstance(entry.get("sha256"), str):

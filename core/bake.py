@@ -14,10 +14,15 @@ whole bake (same backend, device and thread settings).
 
 Two bakes into one folder at once are refused (``FolderLock``) unless they are chunks of
 the same bake with disjoint frame ranges (a render farm).
+
+A full disk (or quota) while writing is a ``UserError`` naming the folder
+(``full_disk_as_user_error``): the frame being written is dropped, the finished ones
+stay, and a bake run again once there is room carries on from them.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import queue
@@ -25,6 +30,7 @@ import re
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -38,11 +44,45 @@ from .jobs import CancelToken, Cancelled, ProgressCallback
 from .mapping import FramePlan
 
 LOCK_PREFIX = ".neural_aesthetics_bake"
+RECORD_NAME = "neural_aesthetics_bake.json"
+"""The record a bake keeps in its folder (written by ``core.visualizer``)."""
 LOCK_HEARTBEAT_S = 15.0
 """How often a running bake touches its lock file."""
 LOCK_STALE_S = 120.0
 """A lock from another machine untouched this long is a dead bake's."""
-_TEMPORARY = re.compile(r"^\.(-?\d+\.(?:png|jpg|exr))\.(\d+)\.tmp$")
+_TEMPORARY = re.compile(r"^\.(-?\d+\.(?:png|jpg|exr)|neural_aesthetics_bake\.json"
+                        r"|neural_aesthetics_bake\.[A-Za-z0-9_-]+)\.(\d+)\.tmp$")
+"""A bake's temporary file (a frame, the record or the lock being written); group 2 is its pid."""
+_NO_SPACE = {errno.ENOSPC} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
+
+
+def disk_full_error(error: BaseException, folder) -> UserError | None:
+    """The sentence for a write into ``folder`` that failed for want of room, else None.
+
+    No space left (or the user's disk quota used up), and a file larger than the file
+    system or the process may write (``EFBIG``).
+    """
+    code = getattr(error, "errno", None) if isinstance(error, OSError) else None
+    if code in _NO_SPACE:
+        return UserError(f"Out of disk space writing frames to {folder}: free some space and bake again "
+                         f"(finished frames are kept)")
+    if code == errno.EFBIG:
+        return UserError(f"A frame is too large for the file system of {folder} (or for this process's file size "
+                         f"limit): choose a smaller frame size, another format or another output folder "
+                         f"(finished frames are kept)")
+    return None
+
+
+@contextmanager
+def full_disk_as_user_error(folder):
+    """Turn an ``OSError`` for want of room (``disk_full_error``) into its ``UserError``."""
+    try:
+        yield
+    except OSError as error:
+        sentence = disk_full_error(error, folder)
+        if sentence is None:
+            raise
+        raise sentence from error
 
 
 def frame_filename(content_index: int, image_format: str = "png8") -> str:
@@ -117,13 +157,18 @@ def bake_sequence(
         backend: ``auto`` / ``numpy`` / ``torch`` (see ``core.backend``).
         renderer: an already built renderer (overrides ``style`` and ``backend``).
         prefetch: frames computed ahead of the writer (bounds memory).
+
+    Raises:
+        UserError: the disk is full (see ``disk_full_error``); the frames written so far
+            are whole and kept, the one being written is removed.
     """
     imageio.check_format(image_format)
     total = len(content_indices)
     if len(plan.latents) != total or len(plan.zoom) != total:
         raise ValueError(f"plan has {len(plan.latents)} latents and {len(plan.zoom)} zooms for {total} frames")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with full_disk_as_user_error(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / frame_filename(index, image_format) for index in content_indices]
     todo = [row for row, path in enumerate(paths) if not path.exists()]
     if renderer is None and todo:
@@ -172,7 +217,8 @@ def bake_sequence(
                             cancel.raise_if_cancelled()
                 if isinstance(item, _Failure):
                     raise item.error
-                imageio.write_atomically(path, item[1], image_format)
+                with full_disk_as_user_error(out_dir):  # (the frame's temporary file is already gone)
+                    imageio.write_atomically(path, item[1], image_format)
                 written += 1
             else:
                 skipped += 1
@@ -225,7 +271,10 @@ class FolderLock:
     content-index span; it is refreshed every ``LOCK_HEARTBEAT_S``. Acquiring fails with a
     ``UserError`` if another live bake holds the folder for a different key or an
     overlapping span; a dead one's lock (same machine and its process gone, or untouched
-    for ``LOCK_STALE_S``) is removed with its temporary files.
+    for ``LOCK_STALE_S``) is removed with its temporary files. Temporary files carry only a
+    process id, so while a live bake of another machine shares the folder (a render farm
+    on a network folder) only those untouched for ``LOCK_STALE_S`` are removed: the others
+    may be frames that machine is writing.
     """
 
     def __init__(self, out_dir, key_digest: str, span: tuple[int, int]):
@@ -253,9 +302,13 @@ class FolderLock:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         info = {"host": _host(), "pid": os.getpid(), "key": self.key_digest, "span": list(self.span)}
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(info), encoding="utf-8")
-        os.replace(temporary, self.path)
-        live_pids = set()
+        try:
+            temporary.write_text(json.dumps(info), encoding="utf-8")
+            os.replace(temporary, self.path)
+        except BaseException:  # e.g. a full disk: leave nothing behind
+            temporary.unlink(missing_ok=True)
+            raise
+        live_pids, remote_live = set(), False
         for path, other, age in self._others():
             local = other.get("host") == _host()
             pid = int(other.get("pid", -1)) if str(other.get("pid", "")).lstrip("-").isdigit() else -1
@@ -271,20 +324,40 @@ class FolderLock:
                                 f"wait for it to finish, cancel it, or choose another output folder")
             if local:
                 live_pids.add(pid)
-        self._remove_stale_temporaries(live_pids)
+            else:
+                remote_live = True
+        self._remove_stale_temporaries(live_pids, remote_live)
         self._heartbeat = threading.Thread(target=self._beat, name="neural-aesthetics-lock", daemon=True)
         self._heartbeat.start()
         return self
 
-    def _remove_stale_temporaries(self, live_pids: set[int]) -> None:
-        """Temporary frame files of dead local bakes (a killed bake leaves one behind)."""
+    def _remove_stale_temporaries(self, live_pids: set[int], remote_live: bool = False) -> None:
+        """Temporary files of dead bakes (a killed bake leaves one behind).
+
+        With a live bake of another machine in the folder, a temporary file whose pid is
+        not running here may be that machine's: then only old ones are removed. The same
+        goes, always, for a lock file another machine is writing (its name says whose).
+        """
+        lock_of = f"{LOCK_PREFIX[1:]}."
         for path in self.out_dir.iterdir():
             match = _TEMPORARY.match(path.name)
             if match is None:
                 continue
             pid = int(match.group(2))
-            if pid != os.getpid() and pid not in live_pids and not pid_alive(pid):
-                path.unlink(missing_ok=True)
+            if pid == os.getpid() or pid in live_pids or pid_alive(pid):
+                continue
+            name = match.group(1)
+            if name.startswith(lock_of) and name != RECORD_NAME:
+                maybe_remote = name[len(lock_of):] != _host()  # a lock being written names its machine
+            else:
+                maybe_remote = remote_live
+            if maybe_remote:
+                try:
+                    if time.time() - path.stat().st_mtime <= LOCK_STALE_S:
+                        continue
+                except OSError:
+                    continue
+            path.unlink(missing_ok=True)
 
     def _beat(self) -> None:
         while not self._stop.wait(LOCK_HEARTBEAT_S):

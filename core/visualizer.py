@@ -22,7 +22,7 @@ from .errors import UserError
 from .jobs import CancelToken, ProgressCallback
 from .timing import Timing
 
-RECORD_NAME = "neural_aesthetics_bake.json"
+RECORD_NAME = bake.RECORD_NAME
 MAPPING_VERSION = 3
 """Bumped when the same settings would draw different frames (old frames are replaced)."""
 MAX_SIDE_PX = 16384
@@ -155,6 +155,7 @@ def _check_request(request: BakeRequest) -> None:
         if not Path(source.audio_path).is_file():
             raise UserError(f"The sound file that {effect} listens to is missing: {source.audio_path}")
     backends.choose_backend(request.backend)
+    audio._check_exists(request.audio_path)  # (a one-line AudioError before its digest is taken)
 
 
 def requested_timing(request: BakeRequest) -> Timing:
@@ -202,8 +203,12 @@ def _write_record(out_dir: Path, key: dict, style_name: str, names: list[str], b
         names = list(set(names) | {str(name) for name in previous.get("frames", []) if isinstance(name, str)})
     record = {"key": key, "style": style_name, "frames": sorted(set(names)), "backend": backend}
     record_tmp = out_dir / f".{RECORD_NAME}.{os.getpid()}.tmp"
-    record_tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
-    os.replace(record_tmp, out_dir / RECORD_NAME)
+    try:
+        record_tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
+        os.replace(record_tmp, out_dir / RECORD_NAME)
+    except BaseException:  # e.g. a full disk: the previous record stays as it was
+        record_tmp.unlink(missing_ok=True)
+        raise
     return record
 
 
@@ -273,6 +278,21 @@ def bake_key(request: BakeRequest, loaded_style) -> dict:
     return key
 
 
+def _check_unchanged(request: BakeRequest, loaded_style, key: dict) -> None:
+    """Refuse a bake whose sound, stem or style file changed (or went) since ``key`` was taken."""
+    files = [(request.audio_path, key["audio_sha256"]), (loaded_style.path, key["style_sha256"])]
+    files += [(request.sources[effect].audio_path, key["sources"][effect]["audio_sha256"])
+              for effect in sorted(request.sources)]
+    for path, digest in files:
+        try:
+            unchanged = file_digest(Path(path)) == digest
+        except OSError:
+            unchanged = False
+        if not unchanged:
+            raise UserError(f"The file {path} changed while the bake was reading it (is it still being "
+                            f"exported?): bake again once it is written")
+
+
 def bake_visualizer(
     request: BakeRequest,
     progress: ProgressCallback | None = None,
@@ -285,28 +305,35 @@ def bake_visualizer(
     running into the same folder is refused (``UserError``) unless it is a chunk of the
     same bake with other frames. Raises ``UserError`` (one line) for anything the user
     can fix and ``jobs.Cancelled`` when cancelled; completed frames are always whole files.
+
+    A sound or style file that changes while it is read (a song re-exported during the
+    bake) is refused before any frame is written: the bake's identity holds the content
+    digests taken before the files were read, and they are taken again after. A full
+    disk is a ``UserError`` that keeps the finished frames (``bake.disk_full_error``).
     """
     _check_request(request)
     timing = requested_timing(request)
     loaded_style = style_io.load_style(request.style_path)
+    key = bake_key(request, loaded_style)  # (the digests of the sound files before they are read)
     plan, whole = song_plan(request, loaded_style)
+    _check_unchanged(request, loaded_style, key)
     rows = slice(timing.frame_first - whole.frame_first, timing.frame_end - whole.frame_first)
     requested = plan.rows(rows)
     indices = [timing.content_index(frame) for frame in timing.frames()]
 
-    key = bake_key(request, loaded_style)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()
     out_dir = Path(request.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     names = [bake.frame_filename(index, request.image_format) for index in indices]
-    with bake.FolderLock(out_dir, digest, (min(indices), max(indices))):
-        kept = _claim_folder(out_dir, key)
-        renderer = backends.renderer_for_style(loaded_style, request.backend)
-        record = _write_record(out_dir, key, loaded_style.name, kept + names, renderer.backend_name)
-        result = bake.bake_sequence(
-            loaded_style, requested, indices, out_dir, request.width, request.height,
-            progress=progress, cancel=cancel, image_format=request.image_format, renderer=renderer,
-        )
+    with bake.full_disk_as_user_error(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with bake.FolderLock(out_dir, digest, (min(indices), max(indices))):
+            kept = _claim_folder(out_dir, key)
+            renderer = backends.renderer_for_style(loaded_style, request.backend)
+            record = _write_record(out_dir, key, loaded_style.name, kept + names, renderer.backend_name)
+            result = bake.bake_sequence(
+                loaded_style, requested, indices, out_dir, request.width, request.height,
+                progress=progress, cancel=cancel, image_format=request.image_format, renderer=renderer,
+            )
     return VisualizerBake(
         paths=result.paths, frame_first=timing.frame_first,
         written=result.written, skipped=result.skipped, record=record, backend=renderer.backend_name,

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from neural_aesthetics.core import bake, cppn, jobs, mapping, style
+from neural_aesthetics.core.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_STYLES = {"ember", "lagoon", "prism"}
@@ -285,8 +286,9 @@ def test_failed_write_leaves_no_temporary_or_partial_file(procedural_style, tmp_
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Image.Image, "save", failing_save)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(UserError, match="Out of disk space writing frames to") as caught:  # one line, not OSError
         bake.bake_sequence(procedural_style, plan, [0, 1], tmp_path, 16, 9)
+    assert str(tmp_path) in str(caught.value) and "\n" not in str(caught.value)
     assert list(tmp_path.iterdir()) == []
 
 
