@@ -15,7 +15,11 @@ The work is split in two stages:
 1. :func:`analyze_sound` (slow, timing-independent): decode, one STFT pass, beat
    tracking, harmonic/percussive split, structure. Its result, a :class:`SoundAnalysis`,
    is what the disk cache (:mod:`.analysis_cache`) stores, keyed by the file's content
-   and the parameters, so moving, trimming or re-timing a strip reuses it.
+   and the parameters, so moving, trimming or re-timing a strip reuses it. A file is
+   decoded and analysed ``DECODE_BLOCK_SAMPLES`` at a time (a second pass reads the
+   samples around the beats to refine them), so memory grows with the song's length only
+   by its analysis series (a few MB a minute), and the result does not depend on the
+   block size.
 2. :func:`frame_features` (fast): integrate over the frames, normalise, shape.
 
 Units: times are seconds, frequencies Hz, levels dB relative to full scale. Time outside
@@ -351,6 +355,10 @@ class SoundAnalysis:
 
 # --------------------------------------------------------------------------- decoding
 
+DECODE_BLOCK_SAMPLES = 1 << 18
+"""Sample frames decoded at a time (about 6 s at 44.1 kHz). Analysis memory depends on it,
+results do not: a file is never held in memory whole (but by Blender's ``aud``, below)."""
+
 
 def _check_exists(path) -> str:
     path = os.fspath(path)
@@ -385,45 +393,8 @@ def _soundfile():
     return soundfile
 
 
-def _decode_av(path: str) -> tuple[np.ndarray, int] | None:
-    """Decode with PyAV (FFmpeg) if it is installed: M4A/AAC, and anything else FFmpeg reads."""
-    try:
-        import av
-    except ImportError:
-        return None
-    with av.open(path) as container:
-        if not container.streams.audio:
-            return None
-        stream = container.streams.audio[0]
-        chunks, sample_rate = [], None
-        for frame in container.decode(stream):
-            data = frame.to_ndarray()
-            if data.dtype.kind in "iu":
-                data = data.astype(np.float32) / float(np.iinfo(data.dtype).max)
-            channels = len(frame.layout.channels)
-            if frame.format.is_planar:
-                data = data.reshape(channels, -1)
-            else:
-                data = data.reshape(-1, channels).T
-            chunks.append(data.mean(axis=0, dtype=np.float64).astype(np.float32))
-            sample_rate = frame.sample_rate
-    if sample_rate is None:
-        return None
-    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32), int(sample_rate)
-
-
-def _decode_aud(path: str) -> tuple[np.ndarray, int] | None:
-    """Decode with Blender's own audio library (FFmpeg inside Blender), if running in Blender."""
-    try:
-        import aud
-    except ImportError:
-        return None
-    sound = aud.Sound(path)
-    sample_rate = int(sound.specs[0])
-    data = np.asarray(sound.data(), dtype=np.float32)
-    if data.ndim == 2:
-        data = data.mean(axis=1, dtype=np.float64).astype(np.float32)
-    return data, sample_rate
+class _DecodeFailed(Exception):
+    """One decoder could not read (the rest of) a file: the next one is tried from the start."""
 
 
 def _mono(data: np.ndarray) -> np.ndarray:
@@ -434,8 +405,134 @@ def _mono(data: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(data, dtype=np.float32)
 
 
+def _sndfile_stream(path: str):
+    """``(sample_rate, mono blocks)`` read with libsndfile: WAV, FLAC, OGG, MP3, AIFF..."""
+    soundfile = _soundfile()
+    try:
+        handle = soundfile.SoundFile(path)
+    except Exception as error:  # libsndfile reports every failure as its own error type
+        raise _DecodeFailed(str(error)) from error
+    if handle.samplerate <= 0:
+        handle.close()
+        raise _DecodeFailed("no sample rate")
+
+    def blocks():
+        with handle:
+            while True:
+                try:
+                    data = handle.read(DECODE_BLOCK_SAMPLES, dtype="float32", always_2d=True)
+                except Exception as error:
+                    raise _DecodeFailed(str(error)) from error
+                if len(data) == 0:
+                    return
+                yield _mono(data)
+
+    return int(handle.samplerate), blocks()
+
+
+def _av_stream(path: str):
+    """``(sample_rate, mono blocks)`` decoded with PyAV (FFmpeg): M4A/AAC and the rest FFmpeg reads."""
+    try:
+        import av
+    except ImportError as error:
+        raise _DecodeFailed("PyAV is not installed") from error
+    try:
+        container = av.open(path)
+    except Exception as error:  # FFmpeg's errors: undecodable
+        raise _DecodeFailed(str(error)) from error
+    try:
+        if not container.streams.audio:
+            raise _DecodeFailed("no audio stream")
+        frames = container.decode(container.streams.audio[0])
+        first = next(frames, None)
+    except _DecodeFailed:
+        container.close()
+        raise
+    except Exception as error:
+        container.close()
+        raise _DecodeFailed(str(error)) from error
+    if first is None or not first.sample_rate:
+        container.close()
+        raise _DecodeFailed("no audio frames")
+
+    def mono(frame) -> np.ndarray:
+        data = frame.to_ndarray()
+        if data.dtype.kind in "iu":
+            data = data.astype(np.float32) / float(np.iinfo(data.dtype).max)
+        channels = len(frame.layout.channels)
+        data = data.reshape(channels, -1) if frame.format.is_planar else data.reshape(-1, channels).T
+        return data.mean(axis=0, dtype=np.float64).astype(np.float32)
+
+    def blocks():
+        with container:
+            pending, size = [mono(first)], first.samples
+            while True:
+                try:
+                    frame = next(frames, None)
+                except Exception as error:
+                    raise _DecodeFailed(str(error)) from error
+                if frame is not None:
+                    pending.append(mono(frame))
+                    size += frame.samples
+                if pending and (frame is None or size >= DECODE_BLOCK_SAMPLES):
+                    yield _mono(np.concatenate(pending))
+                    pending, size = [], 0
+                if frame is None:
+                    return
+
+    return int(first.sample_rate), blocks()
+
+
+def _aud_stream(path: str):
+    """``(sample_rate, mono blocks)`` from Blender's own audio library, when running in Blender.
+
+    The last resort: ``aud`` hands over the whole file at once.
+    """
+    try:
+        import aud
+    except ImportError as error:
+        raise _DecodeFailed("not inside Blender") from error
+    try:
+        sound = aud.Sound(path)
+        sample_rate = int(sound.specs[0])
+        data = np.asarray(sound.data(), dtype=np.float32)
+    except Exception as error:
+        raise _DecodeFailed(str(error)) from error
+    if sample_rate <= 0:
+        raise _DecodeFailed("no sample rate")
+    if data.ndim == 2:
+        data = data.mean(axis=1, dtype=np.float64).astype(np.float32)
+    data = _mono(data)
+    return sample_rate, (data[start:start + DECODE_BLOCK_SAMPLES] for start in range(0, len(data), DECODE_BLOCK_SAMPLES))
+
+
+_DECODERS = (_sndfile_stream, _av_stream, _aud_stream)
+
+
+def _decode_with(path, consume):
+    """``consume(sample_rate, blocks, reopen)`` with the first decoder that reads all of ``path``.
+
+    ``blocks`` yields the file's mono float32 samples in [-1, 1] (the average of the
+    channels; non-finite values become 0) in order, ``DECODE_BLOCK_SAMPLES`` or so at a
+    time; ``reopen()`` decodes the file again with the same decoder (a new ``blocks``).
+    A decoder that fails part-way is dropped and the next one starts ``consume`` again.
+
+    Raises:
+        AudioError: the file is missing or no decoder can read it.
+    """
+    path = _check_exists(path)
+    failure = None
+    for open_stream in _DECODERS:
+        try:
+            sample_rate, blocks = open_stream(path)
+            return consume(sample_rate, blocks, lambda stream=open_stream: stream(path)[1])
+        except _DecodeFailed as error:
+            failure = failure or error
+    raise _undecodable(path) from failure
+
+
 def decode(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Decode a sound file to mono.
+    """Decode a whole sound file to mono (the analysis streams instead: see ``analyze``).
 
     Args:
         path: a file libsndfile reads (WAV, FLAC, OGG, MP3, AIFF, ...), or, when PyAV or
@@ -449,22 +546,11 @@ def decode(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     Raises:
         AudioError: the file is missing or cannot be decoded.
     """
-    path = _check_exists(path)
-    soundfile = _soundfile()
-    try:
-        data, sample_rate = soundfile.read(path, dtype="float32", always_2d=True)
-    except Exception as first_error:  # libsndfile reports every failure as its own error type
-        for fallback in (_decode_av, _decode_aud):
-            try:
-                decoded = fallback(path)
-            except Exception:  # FFmpeg's errors: treat as undecodable
-                decoded = None
-            if decoded is not None and decoded[1] > 0:
-                return _mono(decoded[0]), decoded[1]
-        raise _undecodable(path) from first_error
-    if sample_rate <= 0:
-        raise _undecodable(path)
-    return _mono(data), int(sample_rate)
+    def whole(sample_rate, blocks, _reopen):
+        parts = list(blocks)
+        return (np.concatenate(parts) if parts else np.zeros(0, np.float32)), sample_rate
+
+    return _decode_with(path, whole)
 
 
 def duration_s(path: str | os.PathLike) -> float:
@@ -478,11 +564,56 @@ def duration_s(path: str | os.PathLike) -> float:
     try:
         info = soundfile.info(path)
     except Exception:
-        samples, sample_rate = decode(path)
-        return len(samples) / float(sample_rate)
+        return _decode_with(path, lambda rate, blocks, _reopen: sum(len(block) for block in blocks) / float(rate))
     if info.samplerate <= 0:
         raise _undecodable(path)
     return info.frames / float(info.samplerate)
+
+
+class _Excerpts:
+    """Some sample ranges of a file, sliced like the whole mono array would be (``len`` and
+    ``[a:b]`` inside one range): what beat refinement reads, without the rest of the file."""
+
+    def __init__(self, n_samples: int, pieces: list[tuple[int, np.ndarray]]):
+        self._n = n_samples
+        self._pieces = pieces
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        start, stop, _step = part.indices(self._n)
+        for first, values in self._pieces:
+            if first <= start and stop <= first + len(values):
+                return values[start - first:stop - first]
+        raise IndexError(f"samples {start}..{stop} were not read")
+
+    @classmethod
+    def read(cls, blocks, n_samples: int, ranges) -> "_Excerpts":
+        """The ``(start, stop)`` sample ranges of a decode pass (``blocks``), overlaps merged."""
+        merged: list[list[int]] = []
+        for start, stop in sorted((max(0, int(a)), min(n_samples, int(b))) for a, b in ranges):
+            if stop <= start:
+                continue
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], stop)
+            else:
+                merged.append([start, stop])
+        pieces = [(start, np.zeros(stop - start, np.float32)) for start, stop in merged]
+        offset, index = 0, 0
+        for block in blocks:
+            end = offset + len(block)
+            while index < len(pieces) and pieces[index][0] + len(pieces[index][1]) <= offset:
+                index += 1
+            for first, values in pieces[index:]:
+                if first >= end:
+                    break
+                lo, hi = max(first, offset), min(first + len(values), end)
+                values[lo - first:hi - first] = block[lo - offset:hi - offset]
+            offset = end
+            if index >= len(pieces):
+                break
+        return cls(n_samples, pieces)
 
 
 # --------------------------------------------------------------------------- integration
@@ -613,99 +744,158 @@ def _rfft():
     return lambda frames, n: scipy.fft.rfft(frames, n=n, axis=1, workers=-1)
 
 
-def _spectral_pass(samples: np.ndarray, sample_rate: int, params: AnalysisParams, extras: bool) -> dict:
-    """One STFT pass: the onset flux (see :func:`onset_envelope`) and, with ``extras``,
-    per-window spectral series (band powers, centroid, linear flux, chroma, 1/12-octave bands)."""
-    samples = np.asarray(samples, dtype=np.float32)
-    n = len(samples)
-    hop = max(1, int(round(params.onset_hop_s * sample_rate)))
-    hop_s = hop / float(sample_rate)
-    out = {"flux": np.zeros(0), "flux_first_s": _PLACEMENT_DELAY_HOPS * hop_s, "hop_s": hop_s, "hop": hop}
-    if n == 0:
+def _concatenated(parts: list, columns: tuple = (), dtype=np.float64) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros((0,) + columns, dtype=dtype)
+
+
+class _SpectralStream:
+    """The STFT pass behind :func:`onset_envelope` and :func:`analyze_sound`, fed in blocks.
+
+    ``feed(samples)`` takes a file's mono float32 samples in order, in blocks of any size;
+    ``finish()`` returns the series as a dict: the onset flux (see
+    :func:`onset_envelope`) and, with ``extras``, per-window spectral series (band powers,
+    centroid, linear flux, chroma) and what the analysis keeps of the 1/12-octave band
+    powers (the harmonic/percussive split, the bass below 150 Hz, half-octave timbre).
+    Windows are transformed ``_FFT_BLOCK_FRAMES`` at a time once all their samples have
+    arrived, so memory is a few blocks whatever the file's length, and the result does
+    not depend on the block sizes.
+    """
+
+    def __init__(self, sample_rate: int, params: AnalysisParams, extras: bool):
+        self.sample_rate = int(sample_rate)
+        self.extras = extras
+        self.hop = max(1, int(round(params.onset_hop_s * sample_rate)))
+        self.hop_s = self.hop / float(sample_rate)
+        self.window_len = max(2, int(round(params.onset_window_s * sample_rate)))
+        self.n_fft = 1 << (self.window_len - 1).bit_length()
+        window = _onset_window(self.window_len, _RISE_HOPS * self.hop)
+        self.power_scale = 1.0 / float(np.sum(window ** 2))
+        self.window = window.astype(np.float32)
+        n_bins = self.n_fft // 2 + 1
+        self.bin_hz = sample_rate / self.n_fft
+        self.starts = _band_starts(n_bins, self.bin_hz)
+        self.band_scale = self.power_scale / np.diff(np.append(self.starts, n_bins))
+        self.floor_power = 10.0 ** (params.spectral_floor_db / 10.0)
+        self.previous = 0.5 * np.log(np.full(len(self.starts), self.floor_power))  # window 0: silence
+        self.rfft = _rfft()
+        # padded samples: window_len zeros (the silence before the file), the file, then
+        # its end reflected; window j is padded[j * hop:j * hop + window_len]
+        self._buffer = np.zeros(self.window_len, dtype=np.float32)
+        self._buffer_start = 0  # padded index of self._buffer[0]
+        self._last = np.zeros(0, dtype=np.float32)  # the file's last hop + 1 samples (its end)
+        self.n_samples = 0
+        self._next_window = 1  # window 0 is all silence: nothing to transform
+        self._out: dict[str, list] = {"flux": []}
+        if extras:
+            # the spectral features use a symmetric Hann window (low leakage between bands)
+            hann = (0.5 - 0.5 * np.cos(2.0 * np.pi * (np.arange(self.window_len) + 0.5) / self.window_len))
+            self.ms_scale = 2.0 / (self.n_fft * float(np.sum(hann ** 2)))  # bin power -> share of the mean square
+            self.hann = hann.astype(np.float32)
+            self.user_bins = [(max(1, int(math.ceil(low / self.bin_hz))), min(n_bins, int(math.ceil(high / self.bin_hz))))
+                              for _name, low, high in params.bands]
+            self.freqs = np.arange(n_bins) * self.bin_hz
+            self.chroma_first = max(1, int(math.ceil(_CHROMA_LOW_HZ / self.bin_hz)))
+            self.chroma_last = min(n_bins - 1, int(_CHROMA_HIGH_HZ / self.bin_hz) + 1)
+            self.fine_starts = _band_starts(n_bins, self.bin_hz, _FINE_PER_OCTAVE)
+            self.fine_hz = self.fine_starts * self.bin_hz
+            self.bass_bands = self.fine_hz < _DOWNBEAT_BASS_HZ
+            self.previous_mag = np.zeros(n_bins)
+            self.hpss = _HarmonicPercussiveStream(self.fine_hz, self.hop_s, params)
+            self._out.update(band_ms=[], centroid=[], lin_flux=[], chroma=[], bass=[], timbre=[])
+
+    def feed(self, samples: np.ndarray) -> None:
+        """Take the next samples of the file (mono float32) and transform what is complete."""
+        if len(samples) == 0:
+            return
+        self._buffer = np.concatenate([self._buffer, samples])
+        self._last = np.concatenate([self._last[-self.hop:], samples[-(self.hop + 1):]])[-(self.hop + 1):]
+        self.n_samples += len(samples)
+        # a block of windows whose samples are all in the file (window j: j * hop <= n)
+        while (self._next_window + _FFT_BLOCK_FRAMES - 1) * self.hop <= self.n_samples:
+            self._transform(self._next_window, self._next_window + _FFT_BLOCK_FRAMES)
+
+    def finish(self) -> dict:
+        n, hop = self.n_samples, self.hop
+        out = {"flux": np.zeros(0), "flux_first_s": _PLACEMENT_DELAY_HOPS * self.hop_s, "hop_s": self.hop_s,
+               "hop": hop}
+        if n == 0:
+            return out
+        n_cells = -(-n // hop)  # ceil: the cells cover the whole file
+        n_windows = n_cells + 1  # window j covers samples [j * hop - window_len, j * hop)
+        tail = n_cells * hop - n
+        end = self._last[-(tail + 1):] if tail < n else self._last  # all that the reflection reads
+        self._buffer = np.concatenate([self._buffer, np.pad(end, (0, tail), mode="reflect")[len(end):]])
+        for first in range(self._next_window, n_windows, _FFT_BLOCK_FRAMES):
+            self._transform(first, min(first + _FFT_BLOCK_FRAMES, n_windows))
+        for name in list(self._out):  # (each list is dropped as soon as it is joined)
+            out[name] = _concatenated(self._out.pop(name))
+        if self.extras:
+            # window j (ending at sample j * hop) is centred half a window earlier; cell
+            # j - 1 of these series is centred there
+            out.update(spectral_first_s=(hop - 0.5 * self.window_len - 0.5 * hop) / self.sample_rate,
+                       hp=self.hpss.finish())
         return out
-    window_len = max(2, int(round(params.onset_window_s * sample_rate)))
-    n_fft = 1 << (window_len - 1).bit_length()
-    n_cells = -(-n // hop)  # ceil: the cells cover the whole file
-    n_windows = n_cells + 1  # window j covers samples [j * hop - window_len, j * hop)
-    tail = n_cells * hop - n
-    end = samples[-(tail + 1):] if tail < n else samples  # all that the reflection reads
-    padded = np.concatenate([
-        np.zeros(window_len, dtype=np.float32),
-        samples,
-        np.pad(end, (0, tail), mode="reflect")[len(end):],
-    ])
-    frames = np.lib.stride_tricks.sliding_window_view(padded, window_len)[::hop]
-    window = _onset_window(window_len, _RISE_HOPS * hop)
-    power_scale = 1.0 / float(np.sum(window ** 2))
-    window = window.astype(np.float32)
 
-    n_bins = n_fft // 2 + 1
-    bin_hz = sample_rate / n_fft
-    starts = _band_starts(n_bins, bin_hz)
-    band_scale = power_scale / np.diff(np.append(starts, n_bins))
-    floor_power = 10.0 ** (params.spectral_floor_db / 10.0)
-
-    flux = np.empty(n_cells, dtype=np.float64)
-    previous = 0.5 * np.log(np.full(len(starts), floor_power))  # window 0: silence, as below
-    rfft = _rfft()
-    if extras:
-        # the spectral features use a symmetric Hann window (low leakage between bands)
-        hann = (0.5 - 0.5 * np.cos(2.0 * np.pi * (np.arange(window_len) + 0.5) / window_len))
-        ms_scale = 2.0 / (n_fft * float(np.sum(hann ** 2)))  # power of a bin -> its share of the mean square
-        hann = hann.astype(np.float32)
-        user_bins = [(max(1, int(math.ceil(low / bin_hz))), min(n_bins, int(math.ceil(high / bin_hz))))
-                     for _name, low, high in params.bands]
-        freqs = np.arange(n_bins) * bin_hz
-        chroma_first = max(1, int(math.ceil(_CHROMA_LOW_HZ / bin_hz)))
-        chroma_last = min(n_bins - 1, int(_CHROMA_HIGH_HZ / bin_hz) + 1)
-        fine_starts = _band_starts(n_bins, bin_hz, _FINE_PER_OCTAVE)
-        band_ms = np.zeros((n_cells, len(user_bins)), dtype=np.float32)
-        centroid = np.zeros((n_cells, 2), dtype=np.float64)
-        lin_flux = np.zeros(n_cells, dtype=np.float32)
-        chroma = np.zeros((n_cells, 12), dtype=np.float32)
-        fine = np.zeros((n_cells, len(fine_starts)), dtype=np.float32)
-        previous_mag = np.zeros(n_bins)
-    for first in range(1, n_windows, _FFT_BLOCK_FRAMES):
-        last = min(first + _FFT_BLOCK_FRAMES, n_windows)
-        spectrum = rfft(frames[first:last] * window, n_fft)
+    def _transform(self, first: int, last: int) -> None:
+        """Windows ``[first, last)``: one row each of every series."""
+        hop = self.hop
+        offset = first * hop - self._buffer_start
+        frames = np.lib.stride_tricks.sliding_window_view(
+            self._buffer[offset:offset + (last - 1 - first) * hop + self.window_len], self.window_len)[::hop]
+        spectrum = self.rfft(frames * self.window, self.n_fft)
         power = np.square(spectrum.real)
         power += np.square(spectrum.imag)
-        bands = np.add.reduceat(power, starts, axis=1, dtype=np.float64)
-        bands *= band_scale
-        bands += floor_power
+        bands = np.add.reduceat(power, self.starts, axis=1, dtype=np.float64)
+        bands *= self.band_scale
+        bands += self.floor_power
         log_mag = 0.5 * np.log(bands)
-        steps = np.diff(log_mag, axis=0, prepend=previous[None, :])
+        steps = np.diff(log_mag, axis=0, prepend=self.previous[None, :])
         np.maximum(steps, 0.0, out=steps)
-        flux[first - 1:last - 1] = steps.sum(axis=1)
-        previous = log_mag[-1]
-        if not extras:
-            continue
-        rows = slice(first - 1, last - 1)
-        spectrum = rfft(frames[first:last] * hann, n_fft)
+        self._out["flux"].append(steps.sum(axis=1))
+        self.previous = log_mag[-1]
+        if self.extras:
+            self._spectral_rows(frames)
+        self._next_window = last
+        drop = last * hop - self._buffer_start  # samples no later window reads
+        self._buffer = self._buffer[drop:]
+        self._buffer_start += drop
+
+    def _spectral_rows(self, frames: np.ndarray) -> None:
+        spectrum = self.rfft(frames * self.hann, self.n_fft)
         power = np.square(spectrum.real)
         power += np.square(spectrum.imag)
-        power *= ms_scale
-        for column, (lo, hi) in enumerate(user_bins):
+        power *= self.ms_scale
+        band_ms = np.zeros((len(power), len(self.user_bins)), dtype=np.float32)
+        for column, (lo, hi) in enumerate(self.user_bins):
             if lo < hi:
-                band_ms[rows, column] = power[:, lo:hi].sum(axis=1)
-        centroid[rows, 0] = power @ freqs
-        centroid[rows, 1] = power[:, 1:].sum(axis=1)
+                band_ms[:, column] = power[:, lo:hi].sum(axis=1)
+        centroid = np.zeros((len(power), 2), dtype=np.float64)
+        centroid[:, 0] = power @ self.freqs
+        centroid[:, 1] = power[:, 1:].sum(axis=1)
         magnitude = np.sqrt(power)
-        rise = np.diff(magnitude, axis=0, prepend=previous_mag[None, :])
+        rise = np.diff(magnitude, axis=0, prepend=self.previous_mag[None, :])
         np.maximum(rise, 0.0, out=rise)
-        lin_flux[rows] = np.sqrt(np.einsum("ij,ij->i", rise, rise))
-        previous_mag = magnitude[-1]
-        if chroma_last - chroma_first >= 1:
-            chroma[rows] = _peak_chroma(power[:, :chroma_last + 1], chroma_first, bin_hz)
-        fine[rows] = np.add.reduceat(power, fine_starts, axis=1)
-    out["flux"] = flux
-    if extras:
-        # window j (ending at sample j * hop) is centred half a window earlier; cell j - 1
-        # of these series is centred there
-        first_s = (hop - 0.5 * window_len - 0.5 * hop) / sample_rate
-        out.update(spectral_first_s=first_s, band_ms=band_ms, centroid=centroid, lin_flux=lin_flux,
-                   chroma=chroma, fine=fine, fine_hz=fine_starts * bin_hz)
-    return out
+        self._out["lin_flux"].append(np.sqrt(np.einsum("ij,ij->i", rise, rise)).astype(np.float32))
+        self.previous_mag = magnitude[-1]
+        chroma = np.zeros((len(power), 12), dtype=np.float32)
+        if self.chroma_last - self.chroma_first >= 1:
+            chroma[:] = _peak_chroma(power[:, :self.chroma_last + 1], self.chroma_first, self.bin_hz)
+        fine = np.add.reduceat(power, self.fine_starts, axis=1)
+        self._out["band_ms"].append(band_ms)
+        self._out["centroid"].append(centroid)
+        self._out["chroma"].append(chroma)
+        self._out["bass"].append(fine[:, self.bass_bands].sum(axis=1))
+        self._out["timbre"].append(_timbre_sums(fine))
+        self.hpss.feed(fine)
+
+
+def _timbre_sums(fine: np.ndarray) -> np.ndarray:
+    """Half-octave sums of 1/12-octave band powers (rows: windows), float32."""
+    per_group = _FINE_PER_OCTAVE // 2
+    n_groups = -(-fine.shape[1] // per_group)
+    grouped = np.zeros((len(fine), n_groups * per_group), dtype=np.float64)
+    grouped[:, : fine.shape[1]] = fine
+    return grouped.reshape(len(fine), n_groups, per_group).sum(axis=2).astype(np.float32)
 
 
 def onset_envelope(samples: np.ndarray, sample_rate: int,
@@ -733,8 +923,16 @@ def onset_envelope(samples: np.ndarray, sample_rate: int,
         ``k`` describing file time ``[first_s + k * hop_s, first_s + (k + 1) * hop_s)``
         seconds; ``hop_s`` is ``onset_hop_s`` rounded to whole samples.
     """
-    result = _spectral_pass(samples, sample_rate, params, extras=False)
+    stream = _SpectralStream(sample_rate, params, extras=False)
+    for block in _array_blocks(np.asarray(samples, dtype=np.float32)):
+        stream.feed(block)
+    result = stream.finish()
     return result["flux"], result["flux_first_s"], result["hop_s"]
+
+
+def _array_blocks(samples: np.ndarray):
+    """Decoded samples in the blocks a decoder would give (the same code runs for both)."""
+    return (samples[start:start + DECODE_BLOCK_SAMPLES] for start in range(0, len(samples), DECODE_BLOCK_SAMPLES))
 
 
 # --------------------------------------------------------------------------- sound analysis
@@ -745,38 +943,86 @@ def _odd(value: float, minimum: int = 3) -> int:
     return size if size % 2 else size + 1
 
 
-def _hpss(fine: np.ndarray, fine_hz: np.ndarray, hop_s: float, params: AnalysisParams) -> tuple[np.ndarray, np.ndarray]:
-    """(harmonic, percussive) mean square per STFT window, from 1/12-octave band powers.
+class _HarmonicPercussiveStream:
+    """(harmonic, percussive) mean square per STFT window, from 1/12-octave band powers
+    fed in order (rows: windows); memory is a few blocks of rows whatever the length.
 
-    Each band's running median over ``hpss_time_s`` (on 20 ms cells) is its *held*
-    level (Fitzgerald's harmonic median filter); a median over one octave of bands is
-    its *broadband* level (his percussive filter). Power that rises above the held level
-    counts as percussive in the proportion ``broad**2 / (broad**2 + held**2)``; the rest
-    is harmonic. Requiring both (a rise, and a broadband one) keeps a chord's tremolo
-    and beating out of the percussive part.
+    Band powers are averaged over groups of 4 windows. Each band's running median over
+    ``hpss_time_s`` (of groups) is its *held* level (Fitzgerald's harmonic median filter);
+    a median over one octave of bands is its *broadband* level (his percussive filter).
+    Power that rises above the held level counts as percussive in the proportion
+    ``broad**2 / (broad**2 + held**2)``; the rest is harmonic. Requiring both (a rise, and
+    a broadband one) keeps a chord's tremolo and beating out of the percussive part. A
+    group is split as soon as the groups its median reaches have arrived.
     """
-    from scipy.ndimage import median_filter
 
-    n, n_bands = fine.shape
-    if n == 0 or n_bands == 0:
-        return np.zeros(n), np.zeros(n)
-    group = 4
-    n_groups = -(-n // group)
-    padded = np.zeros((n_groups * group, n_bands), dtype=np.float32)
-    padded[:n] = fine
-    coarse = padded.reshape(n_groups, group, n_bands).mean(axis=1)
-    held = median_filter(coarse, size=(_odd(params.hpss_time_s / (group * hop_s)), 1), mode="reflect")
-    widths = np.diff(np.append(fine_hz, fine_hz[-1] * 2 ** (1 / _FINE_PER_OCTAVE)))
-    density = coarse / np.maximum(widths, 1e-9)[None, :]
-    broad = median_filter(density, size=(1, _odd(_FINE_PER_OCTAVE)), mode="reflect")
-    held_density = held / np.maximum(widths, 1e-9)[None, :]
-    b2, h2 = broad.astype(np.float64) ** 2, held_density.astype(np.float64) ** 2
-    broadband = np.where(b2 + h2 > 0, b2 / np.where(b2 + h2 > 0, b2 + h2, 1.0), 0.0)
-    held = np.repeat(held, group, axis=0)[:n]
-    broadband = np.repeat(broadband, group, axis=0)[:n]
-    percussive_ms = np.einsum("ij,ij->i", np.maximum(fine - held, 0.0), broadband)
-    harmonic_ms = fine.sum(axis=1, dtype=np.float64) - percussive_ms
-    return np.maximum(harmonic_ms, 0.0), percussive_ms
+    GROUP = 4
+
+    def __init__(self, fine_hz: np.ndarray, hop_s: float, params: AnalysisParams):
+        self.size = _odd(params.hpss_time_s / (self.GROUP * hop_s))
+        self.radius = self.size // 2
+        widths = np.diff(np.append(fine_hz, fine_hz[-1] * 2 ** (1 / _FINE_PER_OCTAVE)))
+        self.widths = np.maximum(widths, 1e-9)[None, :]
+        n_bands = len(fine_hz)
+        self._fine = np.zeros((0, n_bands), dtype=np.float32)  # windows of groups not yet split
+        self._coarse = np.zeros((0, n_bands), dtype=np.float32)  # group means from group self._coarse_first
+        self._coarse_first = 0
+        self._split = 0  # groups split so far
+        self._split_rows: list[np.ndarray] = []  # (harmonic, percussive) per window, float32
+
+    def feed(self, fine: np.ndarray) -> None:
+        self._fine = np.concatenate([self._fine, fine])
+        self._add_coarse(self._split + len(self._fine) // self.GROUP)
+        self._split_until(self._coarse_first + len(self._coarse) - self.radius, at_end=False)
+
+    def finish(self) -> np.ndarray:
+        """(n_windows, 2) float32: harmonic, percussive mean square of each window."""
+        n_groups = self._split + -(-len(self._fine) // self.GROUP)
+        self._add_coarse(n_groups)
+        self._split_until(n_groups, at_end=True)
+        return _concatenated(self._split_rows, (2,), np.float32)
+
+    def _add_coarse(self, n_groups: int) -> None:
+        """Group means up to group ``n_groups`` (a last, partial group padded with zeros)."""
+        have = self._coarse_first + len(self._coarse)
+        if n_groups <= have:
+            return
+        rows = self._fine[(have - self._split) * self.GROUP:(n_groups - self._split) * self.GROUP]
+        padded = np.zeros(((n_groups - have) * self.GROUP, rows.shape[1]), dtype=np.float32)
+        padded[:len(rows)] = rows
+        coarse = padded.reshape(n_groups - have, self.GROUP, rows.shape[1]).mean(axis=1)
+        self._coarse = np.concatenate([self._coarse, coarse])
+
+    def _split_until(self, end: int, at_end: bool) -> None:
+        """Split groups ``[self._split, end)``: their medians' groups are all there (or the file ended)."""
+        from scipy.ndimage import median_filter
+
+        if end <= self._split:
+            return
+        # the median of group g reads groups g - radius .. g + radius: from the file's start
+        # or end it reflects, as it does over the whole file
+        lo = max(0, self._split - self.radius)
+        hi = self._coarse_first + len(self._coarse) if at_end else end + self.radius
+        window = self._coarse[lo - self._coarse_first:hi - self._coarse_first]
+        held = median_filter(window, size=(self.size, 1), mode="reflect")[self._split - lo:end - lo]
+        coarse = window[self._split - lo:end - lo]
+        density = coarse / self.widths
+        broad = median_filter(density, size=(1, _odd(_FINE_PER_OCTAVE)), mode="reflect")
+        held_density = held / self.widths
+        b2, h2 = broad.astype(np.float64) ** 2, held_density.astype(np.float64) ** 2
+        broadband = np.where(b2 + h2 > 0, b2 / np.where(b2 + h2 > 0, b2 + h2, 1.0), 0.0)
+        n_rows = min(len(self._fine), (end - self._split) * self.GROUP)
+        fine = self._fine[:n_rows]
+        held = np.repeat(held, self.GROUP, axis=0)[:n_rows]
+        broadband = np.repeat(broadband, self.GROUP, axis=0)[:n_rows]
+        percussive_ms = np.einsum("ij,ij->i", np.maximum(fine - held, 0.0), broadband)
+        harmonic_ms = fine.sum(axis=1, dtype=np.float64) - percussive_ms
+        self._split_rows.append(np.stack([np.maximum(harmonic_ms, 0.0), percussive_ms], axis=1).astype(np.float32))
+        self._fine = self._fine[n_rows:]
+        self._split = end
+        keep_from = max(0, end - self.radius)  # the next medians read back this far
+        self._coarse = self._coarse[keep_from - self._coarse_first:]
+        self._coarse_first = keep_from
 
 
 def _sustained(values: np.ndarray, hop_s: float, length_s: float, group: int = 4) -> np.ndarray:
@@ -795,10 +1041,16 @@ def _sustained(values: np.ndarray, hop_s: float, length_s: float, group: int = 4
 
 
 _MIN_BEATS = 4
+_DOWNBEAT_BASS_HZ = 150.0  # fine bands below this carry the bass onsets that mark bars
 
 
-def _beats(samples, sample_rate, flux, flux_first_s, hop_s, duration, params):
-    """Beat times (seconds) from the onset flux: tempo curve, DP tracking, onset refinement."""
+def _beats(samples_near, sample_rate, n_samples, flux, flux_first_s, hop_s, params):
+    """Beat times (seconds) from the onset flux: tempo curve, DP tracking, onset refinement.
+
+    ``samples_near(n_samples, ranges)`` gives the file's samples in those ``(start, stop)``
+    ranges, sliced like the whole mono array (see ``beats.onset_search_ranges``).
+    """
+    duration = n_samples / float(sample_rate)
     pairs = len(flux) // 2
     if pairs < 4 or not np.any(flux > 0):
         return np.zeros(0)
@@ -810,7 +1062,9 @@ def _beats(samples, sample_rate, flux, flux_first_s, hop_s, duration, params):
     cells = beat_tools.track_beats(novelty, cell_s, bpm_per_cell, tightness=params.beat_tightness)
     beat_s = flux_first_s + cells * cell_s
     if params.refine_beats and len(beat_s):
-        beat_s = beat_tools.refine_onsets(samples, sample_rate, beat_s + 0.5 * cell_s)
+        near = beat_s + 0.5 * cell_s
+        samples = samples_near(n_samples, beat_tools.onset_search_ranges(n_samples, sample_rate, near))
+        beat_s = beat_tools.refine_onsets(samples, sample_rate, near)
     beat_s = np.unique(beat_s[(beat_s >= 0) & (beat_s < duration)])
     if len(beat_s) < _MIN_BEATS:  # a hit or two is not a pulse
         return np.zeros(0)
@@ -820,12 +1074,13 @@ def _beats(samples, sample_rate, flux, flux_first_s, hop_s, duration, params):
     return beat_s
 
 
-def _downbeats(beat_s, fine_grid, fine_hz, chroma_grid, duration, params):
-    """The beats that start bars: a bass onset and a harmonic change mark a bar's first beat."""
+def _downbeats(beat_s, bass, chroma_grid, duration, params):
+    """The beats that start bars: a bass onset and a harmonic change mark a bar's first beat.
+
+    ``bass``: the power below ``_DOWNBEAT_BASS_HZ`` per STFT window, a ``Grid``.
+    """
     if len(beat_s) < 2 * params.beats_per_bar:
         return beat_s[:1] if params.beats_per_bar == 1 else np.zeros(0)
-    low = fine_hz < 150.0
-    bass = Grid(fine_grid.values[:, low].sum(axis=1), fine_grid.first_s, fine_grid.cell_s)
     bass_cum = _cumulative(bass.values)
     span = 0.08
     after = _interval_means(bass_cum, beat_s, beat_s + span, bass.cell_s, bass.first_s, duration)
@@ -845,20 +1100,21 @@ def _downbeats(beat_s, fine_grid, fine_hz, chroma_grid, duration, params):
     return beat_s[beat_tools.downbeat_mask(evidence, params.beats_per_bar)]
 
 
-def _sections(fine_grid, chroma_grid, beat_s, downbeat_s, duration, params):
-    """Section start times (seconds, after the first section), snapped to (down)beats."""
+def _sections(timbre_grid, chroma_grid, beat_s, downbeat_s, duration, params):
+    """Section start times (seconds, after the first section), snapped to (down)beats.
+
+    ``timbre_grid``: half-octave band powers per STFT window (``_timbre_sums``), a ``Grid``.
+    """
     if duration < 2 * params.min_section_s:
         return np.zeros(0)
     block_s = max(0.5, duration / 1500.0)
     edges = np.arange(0.0, duration + 1e-9, block_s)
     if len(edges) < 5:
         return np.zeros(0)
-    fine = _grid_means(fine_grid, edges, duration)
-    per_group = _FINE_PER_OCTAVE // 2  # half-octave timbre bands
-    n_groups = -(-fine.shape[1] // per_group)
-    grouped = np.zeros((len(fine), n_groups * per_group))
-    grouped[:, : fine.shape[1]] = fine
-    timbre = np.log10(grouped.reshape(len(fine), n_groups, per_group).sum(axis=2) + 1e-10)
+    # column by column: one float64 running sum of the song at a time, not twenty
+    timbre = np.stack([_grid_means(Grid(timbre_grid.values[:, column], timbre_grid.first_s, timbre_grid.cell_s),
+                                   edges, duration) for column in range(timbre_grid.values.shape[1])], axis=1)
+    timbre = np.log10(timbre + 1e-10)
     chroma = _grid_means(chroma_grid, edges, duration)
     chroma = chroma / np.maximum(chroma.max(axis=1, keepdims=True), 1e-12)
     features = np.concatenate([timbre, chroma], axis=1)
@@ -883,46 +1139,88 @@ def analyze_sound(samples: np.ndarray, sample_rate: int, params: AnalysisParams 
         raise ValueError(f"expected mono samples, got shape {samples.shape}")
     if sample_rate <= 0:
         raise ValueError(f"sample rate must be positive, got {sample_rate}")
-    n = len(samples)
-    duration = n / float(sample_rate)
+    return _analyze_blocks(sample_rate, _array_blocks(samples), lambda _n, _ranges: samples, params)
 
+
+def _analyze_file(path: str, params: AnalysisParams) -> SoundAnalysis:
+    """The timing-independent analysis of a sound file, decoded block by block.
+
+    Memory does not grow with the file's length but for the analysis series (a few MB a
+    minute); beat refinement reads the samples around the beats in a second decode pass.
+    """
+    def consume(sample_rate, blocks, reopen):
+        return _analyze_blocks(sample_rate, blocks, lambda n, ranges: _Excerpts.read(reopen(), n, ranges), params)
+
+    return _decode_with(path, consume)
+
+
+def _analyze_blocks(sample_rate: int, blocks, samples_near, params: AnalysisParams) -> SoundAnalysis:
+    """``analyze_sound`` of a file's mono float32 samples given in ``blocks`` (in order).
+
+    ``samples_near(n_samples, ranges)``: the samples in those ``(start, stop)`` ranges,
+    sliced like the whole array (for beat refinement, after ``blocks`` is exhausted).
+    """
     cell = max(1, int(round(params.level_cell_s * sample_rate)))
-    n_level = -(-n // cell)
-    squares = np.zeros(n_level * cell, dtype=np.float64)
-    squares[:n] = np.square(samples, dtype=np.float64)
-    level = squares.reshape(n_level, cell).sum(axis=1)
-    counts = np.full(n_level, float(cell))
-    if n_level:
-        counts[-1] = n - (n_level - 1) * cell  # the last cell holds only the file's samples
-    level /= counts
-    level = level.astype(np.float32)
-
-    spectral = _spectral_pass(samples, sample_rate, params, extras=True)
-    hop_s = spectral["hop_s"]
+    level = _LevelStream(cell)
+    spectral = _SpectralStream(sample_rate, params, extras=True)
+    for block in blocks:
+        level.feed(block)
+        spectral.feed(block)
+    n = spectral.n_samples
+    duration = n / float(sample_rate)
+    series = spectral.finish()
+    hop_s = series["hop_s"]
     grids = {
-        "level": Grid(level, 0.0, cell / float(sample_rate)),
-        "onset": Grid(spectral["flux"], spectral["flux_first_s"], hop_s),
+        "level": Grid(level.finish(), 0.0, cell / float(sample_rate)),
+        "onset": Grid(series["flux"], series["flux_first_s"], hop_s),
     }
     beat_s = np.zeros(0)
     downbeat_s = np.zeros(0)
     section_s = np.zeros(0)
     if n:
-        first_s = spectral["spectral_first_s"]
-        fine = spectral["fine"]
-        harmonic, percussive = _hpss(fine, spectral["fine_hz"], hop_s, params)
-        chroma = _sustained(spectral["chroma"], hop_s, params.hpss_time_s)
+        first_s = series["spectral_first_s"]
+        chroma = _sustained(series["chroma"], hop_s, params.hpss_time_s)
         grids.update(
-            bands=Grid(spectral["band_ms"], first_s, hop_s),
-            centroid=Grid(spectral["centroid"], first_s, hop_s),
-            flux=Grid(spectral["lin_flux"], first_s, hop_s),
+            bands=Grid(series["band_ms"], first_s, hop_s),
+            centroid=Grid(series["centroid"], first_s, hop_s),
+            flux=Grid(series["lin_flux"], first_s, hop_s),
             chroma=Grid(chroma, first_s, 4 * hop_s),
-            hp=Grid(np.stack([harmonic, percussive], axis=1).astype(np.float32), first_s, hop_s),
+            hp=Grid(series["hp"], first_s, hop_s),
         )
-        fine_grid = Grid(fine, first_s, hop_s)
-        beat_s = _beats(samples, sample_rate, spectral["flux"], spectral["flux_first_s"], hop_s, duration, params)
-        downbeat_s = _downbeats(beat_s, fine_grid, spectral["fine_hz"], grids["chroma"], duration, params)
-        section_s = _sections(fine_grid, grids["chroma"], beat_s, downbeat_s, duration, params)
+        beat_s = _beats(samples_near, sample_rate, n, series["flux"], series["flux_first_s"], hop_s, params)
+        downbeat_s = _downbeats(beat_s, Grid(series["bass"], first_s, hop_s), grids["chroma"], duration, params)
+        section_s = _sections(Grid(series["timbre"], first_s, hop_s), grids["chroma"], beat_s, downbeat_s,
+                              duration, params)
     return SoundAnalysis(int(sample_rate), n, grids, beat_s, downbeat_s, section_s)
+
+
+class _LevelStream:
+    """Mean square of the samples per cell of ``cell`` samples, fed in blocks (float32 out).
+
+    The last cell holds only the file's samples (its mean is over those).
+    """
+
+    def __init__(self, cell: int):
+        self.cell = cell
+        self._rest = np.zeros(0, dtype=np.float32)
+        self._means: list[np.ndarray] = []
+        self.n_samples = 0
+
+    def feed(self, samples: np.ndarray) -> None:
+        data = np.concatenate([self._rest, samples])
+        whole = len(data) // self.cell * self.cell
+        if whole:
+            sums = np.square(data[:whole], dtype=np.float64).reshape(-1, self.cell).sum(axis=1)
+            self._means.append((sums / float(self.cell)).astype(np.float32))
+        self._rest = data[whole:]
+        self.n_samples += len(samples)
+
+    def finish(self) -> np.ndarray:
+        if len(self._rest):  # a last, partial cell: the mean of the samples it holds
+            last = np.zeros(self.cell, dtype=np.float64)
+            last[:len(self._rest)] = np.square(self._rest, dtype=np.float64)
+            self._means.append((last.reshape(1, self.cell).sum(axis=1) / float(len(self._rest))).astype(np.float32))
+        return _concatenated(self._means, dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- per-frame stage
@@ -1152,8 +1450,7 @@ def _load_sound(path: str, params: AnalysisParams, cache, key: str | None) -> So
                 return SoundAnalysis.from_arrays(arrays)
             except (KeyError, ValueError, IndexError):
                 pass  # an entry from an incompatible version: analyse again and replace it
-    samples, sample_rate = decode(path)
-    sound = analyze_sound(samples, sample_rate, params)
+    sound = _analyze_file(path, params)
     if cache is not None:
         cache.store(key, sound.to_arrays())
     return sound

@@ -173,8 +173,38 @@ def track_beats(novelty: np.ndarray, cell_s: float, bpm_per_cell: np.ndarray, ti
     return beats[strong[0]:strong[-1] + 1]
 
 
-def refine_onsets(samples: np.ndarray, sample_rate: int, times_s: np.ndarray, before_s: float = 0.035,
-                  after_s: float = 0.015, post_s: float = 0.001, pre_s: float = 0.01,
+ONSET_BEFORE_S = 0.035
+ONSET_AFTER_S = 0.015
+ONSET_POST_S = 0.001
+ONSET_PRE_S = 0.01
+
+
+def _onset_search(time_s: float, sample_rate: int, n: int, before_s: float, after_s: float, post: int,
+                  pre: int) -> tuple[int, int, int]:
+    """``(first, last, lo)``: candidate samples ``first..last`` of ``refine_onsets`` for one
+    time, and ``lo``, the first sample its energies read (may be negative: silence)."""
+    first = max(0, int(math.floor((time_s - before_s) * sample_rate)))
+    last = min(n - post, int(math.ceil((time_s + after_s) * sample_rate)))
+    return first, last, first - pre - 2  # two more samples: the second difference needs them
+
+
+def onset_search_ranges(n_samples: int, sample_rate: int, times_s: np.ndarray, before_s: float = ONSET_BEFORE_S,
+                        after_s: float = ONSET_AFTER_S, post_s: float = ONSET_POST_S,
+                        pre_s: float = ONSET_PRE_S) -> list[tuple[int, int]]:
+    """The ``(start, stop)`` sample ranges ``refine_onsets`` reads for these times (same
+    arguments), so a caller can decode just those parts of a long file."""
+    post = max(1, int(round(post_s * sample_rate)))
+    pre = max(1, int(round(pre_s * sample_rate)))
+    ranges = []
+    for time_s in np.asarray(times_s, dtype=np.float64):
+        first, last, lo = _onset_search(float(time_s), sample_rate, n_samples, before_s, after_s, post, pre)
+        if last > first:
+            ranges.append((max(0, lo), last + post))
+    return ranges
+
+
+def refine_onsets(samples, sample_rate: int, times_s: np.ndarray, before_s: float = ONSET_BEFORE_S,
+                  after_s: float = ONSET_AFTER_S, post_s: float = ONSET_POST_S, pre_s: float = ONSET_PRE_S,
                   min_jump_db: float = 6.0, late_s: float = 0.00025) -> np.ndarray:
     """Move each time to the onset of the sound nearest to it, to the sample.
 
@@ -188,8 +218,10 @@ def refine_onsets(samples: np.ndarray, sample_rate: int, times_s: np.ndarray, be
     the onset sample is found within about +-0.1 ms; ``late_s`` (0.25 ms) is added so
     that a hit exactly on a video frame's start is not put on the frame before. Time
     before the file is silence. Returns seconds, float64.
+
+    ``samples``: the mono samples, or anything sliced like them that has ``len`` and holds
+    at least the ranges ``onset_search_ranges`` names (only those are read).
     """
-    samples = np.asarray(samples, dtype=np.float64)
     times_s = np.asarray(times_s, dtype=np.float64)
     out = times_s.copy()
     n = len(samples)
@@ -197,12 +229,10 @@ def refine_onsets(samples: np.ndarray, sample_rate: int, times_s: np.ndarray, be
     pre = max(1, int(round(pre_s * sample_rate)))
     min_log = math.log(10.0 ** (min_jump_db / 10.0))
     for index, time_s in enumerate(times_s):
-        first = max(0, int(math.floor((time_s - before_s) * sample_rate)))
-        last = min(n - post, int(math.ceil((time_s + after_s) * sample_rate)))
+        first, last, lo = _onset_search(float(time_s), sample_rate, n, before_s, after_s, post, pre)
         if last <= first:
             continue
-        lo = first - pre - 2  # two more samples: the second difference needs them
-        segment = samples[max(0, lo):last + post]
+        segment = np.asarray(samples[max(0, lo):last + post], dtype=np.float64)
         if lo < 0:
             segment = np.concatenate([np.zeros(-lo), segment])
         edge = np.diff(segment, 2)

@@ -391,6 +391,53 @@ def test_a_corrupt_file_raises_a_user_error_naming_it(tmp_path):
         assert "decode" in str(caught.value) and "WAV" in str(caught.value)
 
 
+def _analysis_arrays(path):
+    return audio.load_sound_analysis(path).to_arrays()
+
+
+def _assert_same_analysis(got, expected):
+    assert set(got) == set(expected)
+    for name in expected:
+        assert np.array_equal(got[name], expected[name]), name
+
+
+@pytest.mark.parametrize("block", [997, 22050, 1 << 18])
+def test_a_file_analysed_block_by_block_gives_exactly_the_whole_file_analysis(music, monkeypatch, block):
+    # Long songs are decoded and analysed a block at a time (memory stays flat); where
+    # the blocks fall must not move a single value, beat or section.
+    path, _hits = music
+    samples, sample_rate = audio.decode(path)
+    whole = audio.analyze_sound(samples, sample_rate)
+    assert len(whole.beats_s) >= 8  # the refinement pass over the file had beats to refine
+    monkeypatch.setattr(audio, "DECODE_BLOCK_SAMPLES", block)
+    _assert_same_analysis(_analysis_arrays(path), whole.to_arrays())
+
+
+def test_a_decoder_failing_part_way_hands_the_whole_file_to_the_next_one(music, monkeypatch):
+    # libsndfile giving up in the middle of a file: FFmpeg (PyAV) reads it again from its
+    # start, and the analysis is FFmpeg's alone, not half of each.
+    path, _hits = music
+    real_read = soundfile.SoundFile.read
+    monkeypatch.setattr(audio, "DECODE_BLOCK_SAMPLES", 44100)
+
+    def analysis_when_libsndfile_fails_at_block(failing_block):
+        calls = []
+
+        def read(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == failing_block:
+                raise RuntimeError("Internal psf_fseek() failed.")
+            return real_read(self, *args, **kwargs)
+
+        monkeypatch.setattr(soundfile.SoundFile, "read", read)
+        return _analysis_arrays(path)
+
+    ffmpeg_only = analysis_when_libsndfile_fails_at_block(1)
+    _assert_same_analysis(analysis_when_libsndfile_fails_at_block(3), ffmpeg_only)
+    monkeypatch.setattr(soundfile.SoundFile, "read", real_read)
+    assert not np.array_equal(_analysis_arrays(path)["grid.level"], ffmpeg_only["grid.level"])  # (16-bit: x/32767 vs x/32768)
+
+
 def test_feature_track_names_its_channels_when_asked_for_an_unknown_one(music):
     track = audio.analyze(music[0], Timing(24, 0, 0, 5))
     assert set(track.channels) == set(audio.CHANNELS)
