@@ -7,8 +7,9 @@ runs only with the same backend, device and thread settings on the same kind of 
 Deciding never imports torch (``importlib.util.find_spec``); only ``make_renderer`` for
 the torch backend does.
 
-A renderer has ``render(latent, width, height, zoom, rotation_rad, *, warp, warp_phase)
--> float32 (height, width, 3)`` in display values [0, 1], and a ``backend_name``.
+A renderer has ``render(latent, width, height, zoom, rotation_rad, *, warp, warp_phase,
+stop_event, out) -> float32 (height, width, 3)`` in display values [0, 1] (drawn into
+``out`` when given), and a ``backend_name``.
 """
 
 from __future__ import annotations

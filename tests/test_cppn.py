@@ -59,10 +59,12 @@ def test_render_shape_dtype_and_range(network):
     {"activation": ["sin", "tanh", "gaussian", "tanh"], "fourier_scales": [1.0, 3.5]},
     {"width": 32, "depth": 2, "fourier_scales": [8.0], "inputs": ["r", "x"]},
 ])
-def test_tiled_evaluation_equals_textbook_formula(change):
+@pytest.mark.parametrize("fold_tanh", [False, True], ids=["tanh", "tanh-as-logistic"])
+def test_tiled_evaluation_equals_textbook_formula(change, fold_tanh):
+    # (A machine evaluates tanh one way or the other, by its CPU: both must draw the same.)
     architecture = dict(cppn.default_architecture(), **change)
     weights = cppn.random_weights(architecture, seed=3)
-    network = cppn.CPPN(architecture, weights)
+    network = cppn.CPPN(architecture, weights, fold_tanh=fold_tanh)
     latent = _latent(1)
     reference = _reference_render(architecture, weights, latent, 50, 30)
     whole_frame = network.render(latent, 50, 30, tile_pixels=50 * 30)
@@ -193,3 +195,14 @@ def test_stop_event_cancels_between_tiles(network):
 
     with pytest.raises(jobs.Cancelled):
         network.render(_latent(0), 64, 64, tile_pixels=256, stop_event=Stopped())
+
+
+def test_a_frame_drawn_into_a_reused_buffer_is_the_frame_drawn_fresh(network):
+    # A bake draws every frame into one buffer (memory stays flat over thousands of frames).
+    buffer = np.full((30, 50, 3), np.nan, dtype=np.float32)
+    for seed in (1, 2):
+        drawn = network.render(_latent(seed), 50, 30, out=buffer)
+        assert drawn is buffer
+        np.testing.assert_array_equal(buffer, network.render(_latent(seed), 50, 30))
+    with pytest.raises(ValueError, match="out must be"):
+        network.render(_latent(1), 50, 31, out=buffer)

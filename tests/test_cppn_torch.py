@@ -102,3 +102,40 @@ def test_auto_backend_takes_torch_when_importable_and_can_be_overridden():
     assert backend.choose_backend("auto") == "torch"
     assert backend.make_renderer(architecture, weights).backend_name.startswith("torch-")
     assert backend.make_renderer(architecture, weights, "numpy").backend_name == "numpy"
+
+
+def test_a_render_cancelled_between_tiles_leaves_torch_as_it_was_and_the_next_render_whole():
+    # On the CPU tiles are computed by one thread per core, each with torch on one core:
+    # a cancel stops them all, and torch's own thread count is given back.
+    from neural_aesthetics.core import jobs
+
+    architecture = cppn.default_architecture()
+    renderer = backend.make_renderer(architecture, cppn.random_weights(architecture, seed=4), "torch")
+    latent = np.full(architecture["latent_dim"], 0.2, np.float32)
+    expected = renderer.render(latent, 96, 64, tile_pixels=500)
+    threads = torch.get_num_threads()
+
+    class StopAfterFirstTiles:
+        def __init__(self):
+            self.asked = 0
+
+        def is_set(self):
+            self.asked += 1
+            return self.asked > 3
+
+    with pytest.raises(jobs.Cancelled):
+        renderer.render(latent, 96, 64, tile_pixels=500, stop_event=StopAfterFirstTiles())
+    assert torch.get_num_threads() == threads
+    assert np.array_equal(renderer.render(latent, 96, 64, tile_pixels=500), expected)
+
+
+def test_the_torch_renderer_draws_into_a_reused_buffer_too():
+    architecture = cppn.default_architecture()
+    renderer = backend.make_renderer(architecture, cppn.random_weights(architecture, seed=5), "torch")
+    buffer = np.full((30, 50, 3), np.nan, dtype=np.float32)
+    for value in (0.1, -0.4):
+        latent = np.full(architecture["latent_dim"], value, np.float32)
+        assert renderer.render(latent, 50, 30, out=buffer) is buffer
+        np.testing.assert_array_equal(buffer, renderer.render(latent, 50, 30))
+    with pytest.raises(ValueError, match="out must be"):
+        renderer.render(latent, 30, 50, out=buffer)
