@@ -5,16 +5,14 @@ place, so a frame file that exists is always complete: a bake that was cancelled
 or killed resumes by skipping the frames already there. Frames are named by their content
 index, so a render farm can split one bake into ranges written into the same folder.
 
-Speed and memory: one thread computes frames (the renderer itself uses every core), the
-calling thread writes them; a queue of at most ``prefetch`` frames sits between them, so
-compute and writing overlap and memory is a few frames whatever the length of the song.
-That is for renderers on a GPU. A renderer on the CPU already uses every core, and there
-each frame is computed, encoded and written in turn on the calling thread: an encoder
-thread beside it, or computing in a second thread at all, slowed torch's CPU renderer by
-more than the encoding costs (bake/compute speed 0.74-0.84 threaded, 0.88-0.97 in line,
-``benchmarks/bench_render.py`` row 2). Frames are rendered one at a time (never batched), so a frame's
-pixels depend only on its own plan row: a chunk is byte-identical to the same frames of a
-whole bake (same backend, device and thread settings).
+Speed and memory: one thread computes frames (the renderer itself uses every core, or
+the GPU), the calling thread encodes and writes them; a queue of at most ``prefetch``
+frames sits between them, so compute and writing overlap and memory is a few frames
+whatever the length of the song. (On a CPU the cores are busy computing either way: there
+the overlap gains nothing over encoding in turn, and costs nothing either, since the
+renderers compute in threads of their own.) Frames are rendered one at a time (never
+batched), so a frame's pixels depend only on its own plan row: a chunk is byte-identical
+to the same frames of a whole bake (same backend, device and thread settings).
 
 Two bakes into one folder at once are refused (``FolderLock``) unless they are chunks of
 the same bake with disjoint frame ranges (a render farm).
@@ -47,8 +45,6 @@ from .errors import UserError
 from .jobs import CancelToken, Cancelled, ProgressCallback
 from .mapping import FramePlan
 
-CPU_BACKEND_NAMES = ("numpy", "torch-cpu")
-"""Renderers (``backend_name``) that compute on the CPU: their bakes run in line (module docstring)."""
 LOCK_PREFIX = ".neural_aesthetics_bake"
 RECORD_NAME = "neural_aesthetics_bake.json"
 """The record a bake keeps in its folder (written by ``core.visualizer``)."""
@@ -113,17 +109,10 @@ class BakeResult:
     backend: str = ""
 
 
-def write_png_atomically(path: Path, rgb8: np.ndarray) -> None:
-    """Write an RGB uint8 image as ``path`` via a hidden temporary file in the same folder.
-
-    On any exception the temporary file is removed and ``path`` is left untouched.
-    """
-    imageio.write_atomically(path, rgb8, "png8")
-
-
-def render_row(renderer, plan: FramePlan, row: int, width: int, height: int, stop_event=None) -> np.ndarray:
-    """Float display values (height, width, 3) of one plan row."""
-    return renderer.render(plan.latents[row], width, height, stop_event=stop_event, **plan.view(row))
+def render_row(renderer, plan: FramePlan, row: int, width: int, height: int, stop_event=None,
+               out: np.ndarray | None = None) -> np.ndarray:
+    """Float display values (height, width, 3) of one plan row (drawn into ``out`` if given)."""
+    return renderer.render(plan.latents[row], width, height, stop_event=stop_event, out=out, **plan.view(row))
 
 
 class _Failure:
@@ -181,15 +170,6 @@ def bake_sequence(
         renderer = backends.renderer_for_style(style, backend)
     name = getattr(renderer, "backend_name", "") if renderer is not None else ""
 
-    def write(path: Path, prepared: np.ndarray) -> None:
-        with full_disk_as_user_error(out_dir):  # (the frame's temporary file is already gone)
-            imageio.write_atomically(path, prepared, image_format)
-
-    if name in CPU_BACKEND_NAMES:
-        written, skipped = _bake_in_line(renderer, plan, paths, set(todo), width, height, image_format, write,
-                                         progress, cancel)
-        return BakeResult(paths=paths, written=written, skipped=skipped, backend=name)
-
     ready: queue.Queue = queue.Queue(maxsize=max(1, int(prefetch)))
     stop = threading.Event()
 
@@ -202,12 +182,13 @@ def bake_sequence(
                 continue
 
     def compute() -> None:
+        frame = np.empty((height, width, 3), dtype=np.float32)  # drawn into again for every frame
         try:
             for row in todo:
                 if stop.is_set():
                     return
-                rgb = render_row(renderer, plan, row, width, height, stop_event=stop)
-                hand_over((row, imageio.prepare(rgb, image_format)))
+                render_row(renderer, plan, row, width, height, stop_event=stop, out=frame)
+                hand_over((row, imageio.prepare(frame, image_format)))
         except Cancelled:
             return
         except BaseException as error:  # handed to the calling thread, which raises it
@@ -232,7 +213,8 @@ def bake_sequence(
                             cancel.raise_if_cancelled()
                 if isinstance(item, _Failure):
                     raise item.error
-                write(path, item[1])
+                with full_disk_as_user_error(out_dir):  # (the frame's temporary file is already gone)
+                    imageio.write_atomically(path, item[1], image_format)
                 written += 1
             else:
                 skipped += 1
@@ -243,38 +225,6 @@ def bake_sequence(
         if worker.is_alive():
             worker.join()
     return BakeResult(paths=paths, written=written, skipped=skipped, backend=name)
-
-
-class _CancelAsEvent:
-    """A ``CancelToken`` (or None) as the ``stop_event`` a renderer checks between tiles."""
-
-    def __init__(self, cancel: CancelToken | None):
-        self._cancel = cancel
-
-    def is_set(self) -> bool:
-        return self._cancel is not None and self._cancel.cancelled
-
-
-def _bake_in_line(renderer, plan, paths, pending, width, height, image_format, write, progress, cancel):
-    """``bake_sequence`` for a renderer on the CPU: each frame computed, encoded and written in turn.
-
-    Returns (written, skipped). Same files, progress and cancel behaviour as the threaded
-    path; see the module docstring for why the CPU gains nothing from overlapping.
-    """
-    written = skipped = 0
-    stop_event = _CancelAsEvent(cancel)
-    for row, path in enumerate(paths):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        if row in pending:
-            rgb = render_row(renderer, plan, row, width, height, stop_event=stop_event)
-            write(path, imageio.prepare(rgb, image_format))
-            written += 1
-        else:
-            skipped += 1
-        if progress is not None:
-            progress(row + 1, len(paths), f"Frame {row + 1}/{len(paths)}")
-    return written, skipped
 
 
 # --- one bake per folder -------------------------------------------------------------------

@@ -5,7 +5,7 @@ JPEG files to hold sRGB-encoded values and EXR files to hold scene-linear values
 
 - ``png8`` / ``jpeg``: the values, rounded to 0..255 (JPEG quality 95, no chroma
   subsampling);
-- ``png16``: the values, rounded to 0..65535 (written here: Pillow has no 16-bit RGB);
+- ``png16``: the values, rounded to 0..65535;
 - ``exr``: the values decoded with the sRGB transfer function (IEC 61966-2-1) to linear,
   as half floats, channels B, G, R, ZIP-compressed 16-scanline blocks (written here).
 
@@ -28,6 +28,7 @@ FORMATS = {"png8": ".png", "png16": ".png", "jpeg": ".jpg", "exr": ".exr"}
 FRAME_EXTENSIONS = tuple(sorted(set(FORMATS.values())))
 JPEG_QUALITY = 95
 PNG_COMPRESS_LEVEL = 1
+"""zlib level of PNG frames: the fastest (level 6 makes 8-bit frames a third smaller in five times the time)."""
 EXR_LINES_PER_BLOCK = 16
 
 
@@ -37,16 +38,33 @@ def check_format(image_format: str) -> str:
     return image_format
 
 
+_ROWS_AT_ONCE = 64
+"""Rows converted at a time: the float scratch stays small (a few hundred KB at 4K)."""
+
+
+def _quantised(rgb: np.ndarray, top: int, dtype, scratch_dtype) -> np.ndarray:
+    """``rint(clip(rgb, 0, 1) * top)`` as ``dtype``, a few rows at a time (no frame-sized temporaries)."""
+    rgb = np.asarray(rgb)
+    out = np.empty(rgb.shape, dtype=dtype)
+    scratch = np.empty((min(_ROWS_AT_ONCE, len(rgb)),) + rgb.shape[1:], dtype=scratch_dtype)
+    for start in range(0, len(rgb), _ROWS_AT_ONCE):
+        rows = rgb[start:start + _ROWS_AT_ONCE]
+        part = scratch[:len(rows)]
+        np.clip(rows, 0.0, 1.0, out=part)
+        part *= top
+        np.rint(part, out=part)
+        out[start:start + len(rows)] = part
+    return out
+
+
 def to_rgb8(rgb: np.ndarray) -> np.ndarray:
     """Float display values in [0, 1] -> uint8 0..255, rounded to nearest."""
-    scaled = np.clip(rgb, 0.0, 1.0) * 255.0
-    return np.rint(scaled, out=scaled).astype(np.uint8)
+    return _quantised(rgb, 255, np.uint8, np.float32)
 
 
 def to_rgb16(rgb: np.ndarray) -> np.ndarray:
     """Float display values in [0, 1] -> uint16 0..65535, rounded to nearest."""
-    scaled = np.clip(rgb, 0.0, 1.0).astype(np.float64) * 65535.0
-    return np.rint(scaled, out=scaled).astype(np.uint16)
+    return _quantised(rgb, 65535, np.uint16, np.float64)
 
 
 def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
@@ -66,25 +84,31 @@ def prepare(rgb: np.ndarray, image_format: str) -> np.ndarray:
     return srgb_to_linear(rgb).astype(np.float16)
 
 
-# --- PNG 16-bit ----------------------------------------------------------------------------
+# --- PNG -----------------------------------------------------------------------------------
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def encode_png16(rgb16: np.ndarray) -> bytes:
-    """A 16-bit RGB PNG of a uint16 (H, W, 3) array; every row uses the Up filter."""
-    height, width, _ = rgb16.shape
-    rows = rgb16.astype(">u2").reshape(height, width * 3).view(np.uint8)
-    filtered = np.empty((height, width * 6 + 1), dtype=np.uint8)
+def encode_png(rgb: np.ndarray) -> bytes:
+    """An sRGB PNG of a uint8 or uint16 (H, W, 3) array (8 or 16 bits per channel).
+
+    Every row uses the Up filter (byte minus the byte above) and the data is deflated at
+    ``PNG_COMPRESS_LEVEL``: at 1280x720 the files are as small as Pillow's adaptive
+    filters make them, in half the time.
+    """
+    height, width, _ = rgb.shape
+    bit_depth = 8 * rgb.dtype.itemsize
+    rows = rgb.astype(f">u{rgb.dtype.itemsize}", copy=False).reshape(height, width * 3).view(np.uint8)
+    filtered = np.empty((height, rows.shape[1] + 1), dtype=np.uint8)
     filtered[:, 0] = 2  # filter type Up: byte minus the byte above (mod 256)
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
-    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
             + _png_chunk(b"sRGB", b"\x00")
-            + _png_chunk(b"IDAT", zlib.compress(filtered.tobytes(), 6)) + _png_chunk(b"IEND", b""))
+            + _png_chunk(b"IDAT", zlib.compress(filtered, PNG_COMPRESS_LEVEL)) + _png_chunk(b"IEND", b""))
 
 
 # --- OpenEXR ---------------------------------------------------------------------------------
@@ -150,16 +174,12 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 def write_file(path: Path, prepared: np.ndarray, image_format: str) -> None:
     """Write a prepared frame to ``path`` directly (not atomically)."""
-    if image_format in ("png8", "jpeg"):
+    if image_format == "jpeg":
         from PIL import Image
 
-        image = Image.fromarray(prepared, "RGB")
-        if image_format == "png8":
-            image.save(path, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-        else:
-            image.save(path, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
-    elif image_format == "png16":
-        _write_bytes(path, encode_png16(prepared))
+        Image.fromarray(prepared, "RGB").save(path, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+    elif image_format in ("png8", "png16"):
+        _write_bytes(path, encode_png(prepared))
     else:
         _write_bytes(path, encode_exr(prepared))
 

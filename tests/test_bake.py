@@ -281,11 +281,13 @@ def test_cancel_leaves_exactly_the_finished_frames(procedural_style, tmp_path, f
 def test_failed_write_leaves_no_temporary_or_partial_file(procedural_style, tmp_path, monkeypatch):
     plan = mapping.plan_frames(np.zeros(2), np.zeros(2), FPS, latent_dim=8, seed=9)
 
-    def failing_save(image, target, *args, **kwargs):
-        Path(target).write_bytes(b"\x89PNG half a frame")
+    def failing_write(target, data):
+        Path(target).write_bytes(data[:len(data) // 2])
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Image.Image, "save", failing_save)
+    from neural_aesthetics.core import imageio
+
+    monkeypatch.setattr(imageio, "_write_bytes", failing_write)
     with pytest.raises(UserError, match="Out of disk space writing frames to") as caught:  # one line, not OSError
         bake.bake_sequence(procedural_style, plan, [0, 1], tmp_path, 16, 9)
     assert str(tmp_path) in str(caught.value) and "\n" not in str(caught.value)
