@@ -7,8 +7,11 @@ Rows (every number measured in this process, or its children, in this run):
 1. CPPN evaluation at 1280x720, default architecture (width 128, depth 4, tanh): achieved
    GFLOP/s (matrix-product FLOPs per pixel from ``cppn.flops_per_pixel``, activations not
    counted) divided by the best fp32 GEMM GFLOP/s on 2048x2048 matrices of this process
-   (the better of torch.mm and numpy.dot). Shown for the torch tiled renderer (the bake's
-   ``auto`` choice when torch is installed), the numpy renderer, and a plain layer-by-layer
+   (the better of torch.mm and numpy.dot). The GEMM is timed over ``GEMM_REPEATS`` products
+   back to back, about as long as a frame takes: this machine's speed drifts by a third
+   from one moment to the next, and a single 25 ms product catches quiet moments a
+   half-second frame cannot. Shown for the torch tiled renderer (the bake's ``auto``
+   choice when torch is installed), the numpy renderer, and a plain layer-by-layer
    whole-frame torch forward for comparison.
 2. End-to-end bake (render + encode + atomic write of 8-bit PNGs, ``bake.bake_sequence``)
    frames/s divided by compute-only frames/s (the same renderer, no writing), 1280x720.
@@ -16,10 +19,12 @@ Rows (every number measured in this process, or its children, in this run):
 4. Peak memory (peak RSS, ``VmHWM``) of the full pipeline in a fresh child process per
    song length -- decode + audio analysis of the whole song, mapping plan of the whole song,
    then a 1920x1080 bake of the last ``--tail-frames`` frames of the song (``frames=`` chunk)
-   -- for 1, 5 and 10-minute songs (a 30 s generated clip repeated, 44.1 kHz stereo WAV),
-   plus the per-frame working set: peak RSS of a child that only renders and writes 1080p
-   frames, minus that child's RSS before the first frame. A full 10-minute 1080p bake is
-   hours here; what grows with song length is analysis + plan, which the rows measure whole.
+   -- for 1, 5, 10 and 30-minute songs (a 30 s generated clip repeated, 44.1 kHz stereo
+   WAV). Each row also shows the peak of the analysis + plan alone (what grows with the
+   song) and how much the RSS grows over the bake's frames (``_growth_mb``: what would
+   grow with the number of frames). Plus the per-frame working set: peak RSS of a child
+   that only renders and writes 1080p frames, minus that child's RSS before the first
+   frame. A full 10-minute 1080p bake at width 128 is hours on this CPU.
 
 Timings are noisy on a shared machine: compare the ratios, which are taken within one run.
 The light dependencies (soundfile, scipy, Pillow) come from the extension's wheels in
@@ -54,19 +59,30 @@ def _best(function, repeats: int) -> float:
     return best
 
 
+GEMM_REPEATS = 16
+"""fp32 2048x2048 products per GEMM timing (about half a second here, like a frame)."""
+
+
 def gemm_timers() -> dict:
-    """name -> function timing one fp32 2048x2048 GEMM (numpy, and torch when installed)."""
+    """name -> function running ``GEMM_REPEATS`` fp32 2048x2048 GEMMs (numpy, and torch when installed)."""
     n = 2048
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
     b = np.random.default_rng(1).standard_normal((n, n)).astype(np.float32)
     out = np.empty((n, n), np.float32)
-    timers = {"numpy": lambda: np.dot(a, b, out=out)}
+
+    def repeated(product):
+        def run():
+            for _ in range(GEMM_REPEATS):
+                product()
+        return run
+
+    timers = {"numpy": repeated(lambda: np.dot(a, b, out=out))}
     try:
         import torch
     except ImportError:
         return timers
     ta, tb, tout = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(out)
-    timers["torch"] = lambda: torch.mm(ta, tb, out=tout)
+    timers["torch"] = repeated(lambda: torch.mm(ta, tb, out=tout))
     return timers
 
 
@@ -106,7 +122,7 @@ def cppn_rows(rounds: int) -> tuple[dict, list[tuple[str, float, float]]]:
             start = time.perf_counter()
             function()
             best[name] = min(best[name], time.perf_counter() - start)
-    gemm_gflops = {name: 2 * 2048**3 / best[name] / 1e9 for name in gemm}
+    gemm_gflops = {name: GEMM_REPEATS * 2 * 2048**3 / best[name] / 1e9 for name in gemm}
     return gemm_gflops, [(name, best[name], flops / best[name] / 1e9) for name in renderers]
 
 
@@ -179,8 +195,15 @@ def _peak_mb() -> float:
     return _status_mb("VmHWM")
 
 
+def _reset_peak() -> None:
+    """Start ``VmHWM`` again from the current RSS (Linux ``clear_refs``)."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+
+
 def child_pipeline(wav: str, out_dir: str, tail_frames: int, style_path: str) -> dict:
-    """Analysis + plan of the whole song + a 1080p bake of its last frames; memory figures."""
+    """Analysis + plan of the whole song, then the same again with a 1080p bake of its last
+    frames (``bake_visualizer``, as a user's bake runs); memory figures of both."""
     from neural_aesthetics.core import audio, visualizer
     from neural_aesthetics.core.timing import Timing
 
@@ -191,10 +214,23 @@ def child_pipeline(wav: str, out_dir: str, tail_frames: int, style_path: str) ->
         audio_path=Path(wav), timing=timing, style_path=Path(style_path),
         out_dir=Path(out_dir), width=1920, height=1080, preset="balanced",
         frames=(timing.frame_end - tail_frames, timing.frame_end - 1))
+    visualizer.song_plan(request)
+    analysis_peak = _peak_mb()
+    _reset_peak()
+    per_frame_rss = []
     start = time.perf_counter()
-    result = visualizer.bake_visualizer(request)
-    return {"seconds": time.perf_counter() - start, "written": result.written, "peak_mb": _peak_mb(),
-            "n_frames": n_frames, "backend": result.backend}
+    result = visualizer.bake_visualizer(request, progress=lambda *_: per_frame_rss.append(_rss_mb()))
+    return {"seconds": time.perf_counter() - start, "written": result.written, "n_frames": n_frames,
+            "peak_mb": max(analysis_peak, _peak_mb()), "analysis_peak_mb": analysis_peak,
+            "frame_growth_mb": _growth_mb(per_frame_rss), "backend": result.backend}
+
+
+def _growth_mb(per_frame_rss: list[float]) -> float:
+    """How much the RSS grows over a bake's frames: the highest RSS after the later half of
+    the frames minus the highest after the earlier half (the first frame, which allocates
+    the buffers, left out; a frame's buffers come and go, so single readings jump)."""
+    half = len(per_frame_rss) // 2
+    return max(per_frame_rss[half:]) - max(per_frame_rss[1:half] or per_frame_rss[:1])
 
 
 def child_frames(out_dir: str, n_frames: int) -> dict:
@@ -254,7 +290,7 @@ def memory_rows(minutes: list[float], tail_frames: int) -> tuple[list[dict], dic
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, 1 and 2-minute songs only")
-    parser.add_argument("--tail-frames", type=int, default=3)
+    parser.add_argument("--tail-frames", type=int, default=8, help="frames baked at the end of each song")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     _setup.ensure_libs()
@@ -280,12 +316,13 @@ def main(argv=None) -> int:
                   f"{bake_fps / compute_fps:.2f}", ">= 0.9"))
     for name, fps in preview_fps(rounds, 48):
         lines.append((f"3. preview 192x108 ({name})", f"{1000 / fps:.1f} ms/frame", f"{fps:.0f} frames/s", ">= 24"))
-    minutes = [1.0, 2.0] if args.quick else [1.0, 5.0, 10.0]
+    minutes = [1.0, 2.0] if args.quick else [1.0, 5.0, 10.0, 30.0]
     rows, frames = memory_rows(minutes, args.tail_frames)
     for row in rows:
         lines.append((f"4. peak RSS, {row['minutes']:g}-min song ({row['n_frames']} frames), 1080p",
-                      f"analysis+plan+{row['written']} last frames ({row['backend']}) in {row['seconds']:.0f} s",
-                      f"{row['peak_mb']:.0f} MB", "<= 1536 MB"))
+                      f"analysis+plan {row['analysis_peak_mb']:.0f} MB; + {row['written']} last frames "
+                      f"({row['backend']}, RSS {row['frame_growth_mb']:+.0f} MB over them) in {row['seconds']:.0f} s",
+                      f"{row['peak_mb']:.0f} MB", "<= 1536 MB, flat"))
     lines.append(("4. per-frame working set, 1080p w128",
                   f"peak {frames['peak_mb']:.0f} MB - {frames['before_mb']:.0f} MB before frames ({frames['backend']})",
                   f"{frames['peak_mb'] - frames['before_mb']:.0f} MB", "flat"))
