@@ -283,10 +283,13 @@ class TorchCPPN(torch.nn.Module):
         workers = min(cpu_workers(), len(starts)) if device.type == "cpu" else 1
         self._forget_tile_buffers({tile, n_pixels - starts[-1]})
         failed = threading.Event()
+        # Shared: a free worker takes the next tile (a range iterator hands each out once,
+        # under the interpreter lock), so a core slowed by another program does less.
+        tiles = iter(starts)
 
         def run(worker: int) -> None:
             try:
-                for start in starts[worker::workers]:
+                for start in tiles:
                     if failed.is_set() or (stop_event is not None and stop_event.is_set()):
                         raise Cancelled("cancelled")
                     self._render_tile(weights, first, rgb, worker, start, min(start + tile, n_pixels),
