@@ -323,3 +323,29 @@ def test_bundled_styles_load_and_render():
     for first in range(len(renders)):
         for second in range(first + 1, len(renders)):
             assert np.abs(renders[first] - renders[second]).mean() > 0.1, "two bundled styles look alike"
+
+
+def _block_means(image: np.ndarray, blocks: int) -> np.ndarray:
+    side = image.shape[0] // blocks
+    return image.reshape(blocks, side, blocks, side, 3).mean(axis=(1, 3))
+
+
+@pytest.mark.slow
+def test_one_style_bakes_landscape_portrait_and_4k_square_frames_of_the_same_picture(tmp_path):
+    # 1920x1080, 1080x1920 and 4096x4096 from one style: the shorter side always spans the
+    # same square of the picture, so each frame holds it (sharper on the larger one).
+    loaded = style.load_style(ROOT / "styles" / "ember.safetensors")
+    plan = mapping.plan_frames(np.full(1, 0.5), np.zeros(1), FPS, latent_dim=loaded.architecture["latent_dim"],
+                               seed=0)
+    frames = {}
+    for width, height in ((1920, 1080), (1080, 1920), (4096, 4096)):
+        result = bake.bake_sequence(loaded, plan, [0], tmp_path / f"{width}x{height}", width, height)
+        with Image.open(result.paths[0]) as image:
+            assert (image.mode, image.size) == ("RGB", (width, height))
+            frames[width, height] = np.asarray(image, dtype=np.float64) / 255.0
+    landscape_square = frames[1920, 1080][:, 420:1500]
+    portrait_square = frames[1080, 1920][420:1500, :]
+    assert np.abs(landscape_square - portrait_square).max() <= 1 / 255  # the same pixels, to rounding
+    assert landscape_square.std(axis=(0, 1)).max() > 0.05
+    # 8x8 areas of the square: 135x135 pixels at 1080, 512x512 at 4096
+    assert np.abs(_block_means(landscape_square, 8) - _block_means(frames[4096, 4096], 8)).max() < 0.01
