@@ -302,7 +302,7 @@ def main(argv=None) -> int:
         print(json.dumps(result))
         return 0
 
-    rounds = 2 if args.quick else 5
+    rounds = 2 if args.quick else 8
     gemm, rows = cppn_rows(rounds)
     peak = max(gemm.values())
     lines = [("metric", "measured (best of interleaved rounds)", "ratio / value", "target")]
