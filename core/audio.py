@@ -119,6 +119,7 @@ __all__ = [
     "analyze_sound",
     "analyze_stems",
     "frame_features",
+    "check_exists",
     "decode",
     "duration_s",
     "onset_envelope",
@@ -360,7 +361,8 @@ DECODE_BLOCK_SAMPLES = 1 << 18
 results do not: a file is never held in memory whole (but by Blender's ``aud``, below)."""
 
 
-def _check_exists(path) -> str:
+def check_exists(path) -> str:
+    """``path`` as a string if it is a file, else an ``AudioError`` naming it and the fix."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise AudioError(f"Sound file not found: {path} — check the sound strip's file path")
@@ -520,7 +522,7 @@ def _decode_with(path, consume):
     Raises:
         AudioError: the file is missing or no decoder can read it.
     """
-    path = _check_exists(path)
+    path = check_exists(path)
     failure = None
     for open_stream in _DECODERS:
         try:
@@ -559,7 +561,7 @@ def duration_s(path: str | os.PathLike) -> float:
     Raises:
         AudioError: the file is missing or cannot be decoded.
     """
-    path = _check_exists(path)
+    path = check_exists(path)
     soundfile = _soundfile()
     try:
         info = soundfile.info(path)
@@ -1460,7 +1462,7 @@ def load_sound_analysis(path: str | os.PathLike, params: AnalysisParams = Analys
                         cache_dir: str | os.PathLike | None = None) -> SoundAnalysis:
     """The :class:`SoundAnalysis` of a file: from ``cache_dir`` if it holds one for this
     content and these parameters, else analysed now (and stored there)."""
-    path = _check_exists(path)
+    path = check_exists(path)
     if cache_dir is None:
         return _load_sound(path, params, None, None)
     from . import analysis_cache
@@ -1484,7 +1486,7 @@ def analyze(path: str | os.PathLike, timing: Timing, params: AnalysisParams = An
     Raises:
         AudioError: the file is missing or cannot be decoded.
     """
-    path = _check_exists(path)
+    path = check_exists(path)
     if cache_dir is None:
         return frame_features(_load_sound(path, params, None, None), timing, params)
     from . import analysis_cache

@@ -155,7 +155,7 @@ def _check_request(request: BakeRequest) -> None:
         if not Path(source.audio_path).is_file():
             raise UserError(f"The sound file that {effect} listens to is missing: {source.audio_path}")
     backends.choose_backend(request.backend)
-    audio._check_exists(request.audio_path)  # (a one-line AudioError before its digest is taken)
+    audio.check_exists(request.audio_path)  # (a one-line AudioError before its digest is taken)
 
 
 def requested_timing(request: BakeRequest) -> Timing:
