@@ -1206,7 +1206,6 @@ class _LevelStream:
         self.cell = cell
         self._rest = np.zeros(0, dtype=np.float32)
         self._means: list[np.ndarray] = []
-        self.n_samples = 0
 
     def feed(self, samples: np.ndarray) -> None:
         data = np.concatenate([self._rest, samples])
@@ -1215,7 +1214,6 @@ class _LevelStream:
             sums = np.square(data[:whole], dtype=np.float64).reshape(-1, self.cell).sum(axis=1)
             self._means.append((sums / float(self.cell)).astype(np.float32))
         self._rest = data[whole:]
-        self.n_samples += len(samples)
 
     def finish(self) -> np.ndarray:
         if len(self._rest):  # a last, partial cell: the mean of the samples it holds

@@ -311,7 +311,7 @@ class TorchCPPN(torch.nn.Module):
             futures = [_pool(workers).submit(on_one_core, worker) for worker in range(workers)]
             concurrent.futures.wait(futures)  # (all: none may still write into rgb or the buffers)
             torch.set_num_threads(threads)
-            errors = [future.exception() for future in futures if future.exception() is not None]
+            errors = [error for error in (future.exception() for future in futures) if error is not None]
             if errors:  # the error that stopped the others, not the Cancelled it made them raise
                 raise next((error for error in errors if not isinstance(error, Cancelled)), errors[0])
         if rgb is not on_host:
