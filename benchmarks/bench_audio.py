@@ -32,8 +32,8 @@ import _setup
 
 def _import_core():
     _setup.import_core()
-    from neural_aesthetics.core import audio, beats  # noqa: E402
-    from neural_aesthetics.core.timing import Timing  # noqa: E402
+    from neural_aesthetics.core.audio import analysis as audio, beats  # noqa: E402
+    from neural_aesthetics.core.audio.timing import Timing  # noqa: E402
     import synth_music  # noqa: E402
 
     return audio, beats, Timing, synth_music

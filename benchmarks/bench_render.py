@@ -87,7 +87,7 @@ def gemm_timers() -> dict:
 
 
 def _style(architecture=None):
-    from neural_aesthetics.core import cppn, style
+    from neural_aesthetics.core.render import cppn, style
 
     architecture = architecture or cppn.default_architecture()
     return style.Style(name="bench", architecture=architecture, weights=cppn.random_weights(architecture, 5),
@@ -100,7 +100,7 @@ def cppn_rows(rounds: int) -> tuple[dict, list[tuple[str, float, float]]]:
     The machine is shared: every measurement is repeated in ``rounds`` interleaved rounds
     (GEMM, then each renderer) and the best of each is kept, so a busy moment hurts all alike.
     """
-    from neural_aesthetics.core import backend, cppn
+    from neural_aesthetics.core.render import backend, cppn
 
     loaded = _style()
     flops = cppn.flops_per_pixel(loaded.architecture) * 1280 * 720
@@ -131,7 +131,7 @@ def bake_ratio(rounds: int, frames_per_round: int) -> tuple[float, float, str]:
 
     Interleaved rounds of ``frames_per_round`` frames each way; the best round of each counts.
     """
-    from neural_aesthetics.core import backend, bake, mapping
+    from neural_aesthetics.core.render import backend, bake, mapping
 
     loaded = _style()
     n = frames_per_round
@@ -154,7 +154,7 @@ def bake_ratio(rounds: int, frames_per_round: int) -> tuple[float, float, str]:
 
 
 def preview_fps(rounds: int, n_frames: int) -> list[tuple[str, float]]:
-    from neural_aesthetics.core import backend, mapping, preview
+    from neural_aesthetics.core.render import backend, mapping, preview
 
     loaded = _style()
     n = 600
@@ -204,8 +204,9 @@ def _reset_peak() -> None:
 def child_pipeline(wav: str, out_dir: str, tail_frames: int, style_path: str) -> dict:
     """Analysis + plan of the whole song, then the same again with a 1080p bake of its last
     frames (``bake_visualizer``, as a user's bake runs); memory figures of both."""
-    from neural_aesthetics.core import audio, visualizer
-    from neural_aesthetics.core.timing import Timing
+    from neural_aesthetics.core.audio import analysis as audio
+    from neural_aesthetics.core.render import visualizer
+    from neural_aesthetics.core.audio.timing import Timing
 
     duration = audio.duration_s(wav)
     n_frames = int(duration * FPS)
@@ -235,11 +236,11 @@ def _growth_mb(per_frame_rss: list[float]) -> float:
 
 def child_frames(out_dir: str, n_frames: int) -> dict:
     """Only render + write 1080p frames of a width-128 style: the per-frame working set."""
-    from neural_aesthetics.core import bake, mapping
+    from neural_aesthetics.core.render import bake, mapping
 
     loaded = _style()
     plan = mapping.plan({"loudness": np.full(n_frames, 0.5), "onset": np.zeros(n_frames)}, FPS, 8, seed=1)
-    from neural_aesthetics.core import backend
+    from neural_aesthetics.core.render import backend
 
     renderer = backend.renderer_for_style(loaded, "auto")
     before = _rss_mb()
@@ -268,7 +269,7 @@ def _write_song(path: Path, seconds: float, clip) -> None:
 def memory_rows(minutes: list[float], tail_frames: int) -> tuple[list[dict], dict]:
     import synth_music
 
-    from neural_aesthetics.core import style
+    from neural_aesthetics.core.render import style
 
     clip, _ = synth_music.render_demo_clip(seconds=30.0, seed=4)
     rows = []

@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     import open_clip
     import torch
 
-    from neural_aesthetics.core import objectives, train
-    from neural_aesthetics.core.clip_model import Clip
+    from neural_aesthetics.core.train import objectives, training as train
+    from neural_aesthetics.core.train.clip_model import Clip
 
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")

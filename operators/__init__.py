@@ -1,15 +1,26 @@
-"""Blender verbs: gather inputs from bpy, run a ``core`` job, wire results back into bpy."""
+"""The Blender side: gather inputs from bpy, run a ``core`` job, wire results back into bpy.
+
+- ``verbs/``: one module per button (Add Visualizer Strip, Re-sync, Apply to Material...).
+- ``settings/``: the scene's properties and the extension preferences.
+- ``blender/``: adapters (``compat`` holds every 4.2/5.0 difference; strips; folders; previews).
+- ``live_preview``: the preview drawn while the timeline plays.
+- ``cli``: the headless command ``blender -b --command neural_aesthetics``.
+"""
 
 from __future__ import annotations
 
 import bpy
 
-from . import preview  # (the live preview's frame handler and draw callback)
-from . import (audio_tools, cli, jobs_ui, preferences, properties, resync, style_files, styles, training, visualizer,
-               wiring)
+from . import live_preview  # (the live preview's frame handler and draw callback)
+from .verbs import (add_visualizer, audio_features, job_progress, resync, style_files, train_style,
+                    use_frames)
+from . import cli
+from .settings import preferences, properties
+from .blender import style_previews
 
 # Every module with operator classes, each listing them in its CLASSES.
-OPERATOR_MODULES = (visualizer, resync, wiring, style_files, training, preferences, audio_tools, jobs_ui)
+OPERATOR_MODULES = (add_visualizer, resync, use_frames, style_files, train_style, preferences, audio_features,
+                    job_progress)
 
 _cli_handle = None
 
@@ -21,23 +32,23 @@ def _classes() -> list:
 def register() -> None:
     global _cli_handle
     preferences.register_paths()
-    styles.register()
-    training.register()
+    style_previews.register()
+    train_style.register()
     properties.register()
     for cls in _classes():
         bpy.utils.register_class(cls)
     _cli_handle = bpy.utils.register_cli_command(cli.COMMAND, cli.main)
-    preview.register()
+    live_preview.register()
 
 
 def unregister() -> None:
     global _cli_handle
-    preview.unregister()
+    live_preview.unregister()
     if _cli_handle is not None:
         bpy.utils.unregister_cli_command(_cli_handle)
         _cli_handle = None
     for cls in reversed(_classes()):
         bpy.utils.unregister_class(cls)
     properties.unregister()
-    training.unregister()
-    styles.unregister()
+    train_style.unregister()
+    style_previews.unregister()

@@ -23,12 +23,15 @@ from pathlib import Path
 
 import bpy
 
-from ..core import audio, imageio, mapping, train
-from ..core.backend import BACKENDS
+from ..core.audio import analysis as audio
+from ..core.render import imageio, mapping
+from ..core.train import training as train
+from ..core.render.backend import BACKENDS
 from ..core.errors import UserError
-from ..core.visualizer import MAX_SIDE_PX, bake_visualizer
-from . import preferences, strips, styles
-from .paths import user_folder
+from ..core.render.visualizer import MAX_SIDE_PX, bake_visualizer
+from .settings import preferences
+from .blender import strips, style_previews as styles
+from .blender.paths import user_folder
 
 COMMAND = "neural_aesthetics"
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE = 0, 1, 2

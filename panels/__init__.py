@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import bpy
 
-from ..core.mapping import EFFECTS
-from ..operators import preview, strips, training
-from ..operators.audio_tools import NEURAL_AESTHETICS_OT_bake_audio_features as BakeAudioFeatures
-from ..operators.resync import NEURAL_AESTHETICS_OT_resync as Resync
-from ..operators.training import NEURAL_AESTHETICS_OT_train_style as TrainStyle
-from ..operators.visualizer import NEURAL_AESTHETICS_OT_add_visualizer_strip as AddVisualizer
-from ..operators.wiring import NEURAL_AESTHETICS_OT_add_to_compositor as AddToCompositor
-from ..operators.wiring import NEURAL_AESTHETICS_OT_apply_to_material as ApplyToMaterial
+from ..core.render.mapping import EFFECTS
+from ..operators import live_preview as preview
+from ..operators.blender import strips
+from ..operators.verbs import train_style as training
+from ..operators.verbs.audio_features import NEURAL_AESTHETICS_OT_bake_audio_features as BakeAudioFeatures
+from ..operators.verbs.resync import NEURAL_AESTHETICS_OT_resync as Resync
+from ..operators.verbs.train_style import NEURAL_AESTHETICS_OT_train_style as TrainStyle
+from ..operators.verbs.add_visualizer import NEURAL_AESTHETICS_OT_add_visualizer_strip as AddVisualizer
+from ..operators.verbs.use_frames import NEURAL_AESTHETICS_OT_add_to_compositor as AddToCompositor
+from ..operators.verbs.use_frames import NEURAL_AESTHETICS_OT_apply_to_material as ApplyToMaterial
 
 CATEGORY = "Neural"
 SPACES = {"SEQUENCE_EDITOR": "sequencer", "VIEW_3D": "view3d"}

@@ -42,7 +42,7 @@ def build_scene(out_dir: Path, seconds: float):
 
     import synth_music
 
-    compat = sys.modules[f"{EXTENSION_MODULE}.operators.compat"]
+    compat = sys.modules[f"{EXTENSION_MODULE}.operators.blender.compat"]
     samples, _onsets = synth_music.render_demo_clip(seconds=seconds)
     synth_music.write_wav(out_dir / "music.wav", samples, 44100)
 
@@ -64,7 +64,7 @@ def render_video(scene, mp4_path: Path) -> Path:
     """Render the scene's sequencer to an H.264 + AAC MP4 at ``mp4_path``."""
     import bpy
 
-    compat = sys.modules[f"{EXTENSION_MODULE}.operators.compat"]
+    compat = sys.modules[f"{EXTENSION_MODULE}.operators.blender.compat"]
     compat.set_video_output(scene, str(mp4_path))
     scene.render.use_file_extension = False
     bpy.ops.render.render(animation=True, scene=scene.name)

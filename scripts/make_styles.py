@@ -28,7 +28,7 @@ if "neural_aesthetics" not in sys.modules:  # the repository root is the package
     _package.__path__ = [str(ROOT)]
     sys.modules["neural_aesthetics"] = _package
 
-from neural_aesthetics.core import cppn, imageio, mapping, style  # noqa: E402
+from neural_aesthetics.core.render import cppn, imageio, mapping, style  # noqa: E402
 
 THUMBNAIL_SIZE = (160, 90)
 """Thumbnail width, height in pixels."""
@@ -142,7 +142,7 @@ PALETTE_STYLES = (
 
 def make_palette_style(recipe: PaletteStyle, out_dir: Path) -> Path:
     """Train one palette style on the CPU (needs torch) into ``out_dir``; return the ``.safetensors`` path."""
-    from neural_aesthetics.core import train
+    from neural_aesthetics.core.train import training as train
 
     palette = train.load_recipes()[recipe.recipe].palette
     config = train.TrainConfig(

@@ -37,10 +37,11 @@ if "neural_aesthetics" not in sys.modules:  # the repository root is the package
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import synth_music  # noqa: E402
-from neural_aesthetics.core import audio, imageio, style  # noqa: E402
-from neural_aesthetics.core.preview import Preview  # noqa: E402
-from neural_aesthetics.core.timing import Timing  # noqa: E402
-from neural_aesthetics.core.visualizer import BakeRequest  # noqa: E402
+from neural_aesthetics.core.audio import analysis as audio
+from neural_aesthetics.core.render import imageio, style  # noqa: E402
+from neural_aesthetics.core.render.preview import Preview  # noqa: E402
+from neural_aesthetics.core.audio.timing import Timing  # noqa: E402
+from neural_aesthetics.core.render.visualizer import BakeRequest  # noqa: E402
 
 FPS = 24
 SECONDS = 8.0

@@ -49,6 +49,20 @@ def _install_extension():
 EXTENSION = _install_extension() if bpy is not None else None
 
 
+def _drives_blender(item) -> bool:
+    """Whether a test needs Blender: it uses the installed extension or bpy itself."""
+    module_names = vars(item.module) if getattr(item, "module", None) else {}
+    return ("ext" in getattr(item, "fixturenames", ()) or "installed" in module_names
+            or module_names.get("bpy") is not None or item.get_closest_marker("bpy") is not None)
+
+
+def pytest_collection_modifyitems(config, items):
+    # `make test` runs the pure-Python tests once (on 5.0) and the `bpy` ones on 4.2 too.
+    for item in items:
+        if _drives_blender(item):
+            item.add_marker(pytest.mark.bpy)
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_HOME, ignore_errors=True)
 
@@ -91,7 +105,7 @@ def sound_scene(ext, tmp_path, music_wav):
     Returns ``(scene, strip)``. Blender 4.2's bpy wheel cannot create sound strips (it is
     built without audio), so there the strip comes from tests/fixtures/sound_strip.blend.
     """
-    compat = sys.modules[f"{INSTALLED_MODULE}.operators.compat"]
+    compat = sys.modules[f"{INSTALLED_MODULE}.operators.blender.compat"]
     blend = tmp_path / "project.blend"
     if bpy.app.version >= (4, 4, 0):
         bpy.ops.wm.read_homefile(use_empty=True)

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from neural_aesthetics.core import audio, mapping
+from neural_aesthetics.core.audio import analysis as audio
+from neural_aesthetics.core.render import mapping
 from neural_aesthetics.core.errors import UserError
-from neural_aesthetics.core.timing import Timing
+from neural_aesthetics.core.audio.timing import Timing
 
 import synth_music
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from neural_aesthetics.core import audio, beats, smoothing
-from neural_aesthetics.core.timing import Timing
+from neural_aesthetics.core.audio import analysis as audio, beats, smoothing
+from neural_aesthetics.core.audio.timing import Timing
 
 import synth_music
 from synth_music import Part

@@ -78,14 +78,14 @@ def set_range(settings, first: int, last: int) -> None:
 
 
 def image_strips(scene):
-    return installed("operators.strips").visualizer_strips(scene)
+    return installed("operators.blender.strips").visualizer_strips(scene)
 
 
 # --- the scene settings ------------------------------------------------------------------------
 
 def test_settings_offer_every_preset_effect_format_and_backend_of_the_engine(sound_scene):
-    mapping, imageio = installed("core.mapping"), installed("core.imageio")
-    backend = installed("core.backend")
+    mapping, imageio = installed("core.render.mapping"), installed("core.render.imageio")
+    backend = installed("core.render.backend")
     scene, _sound = sound_scene
     settings = scene.neural_aesthetics
     properties = settings.bl_rna.properties
@@ -102,7 +102,7 @@ def test_settings_offer_every_preset_effect_format_and_backend_of_the_engine(sou
 
 
 def test_preset_strengths_are_used_until_custom_strengths_are_switched_on(sound_scene):
-    strips, mapping = installed("operators.strips"), installed("core.mapping")
+    strips, mapping = installed("operators.blender.strips"), installed("core.render.mapping")
     scene, sound = sound_scene
     settings = scene.neural_aesthetics
     settings.preset = "bass"
@@ -125,7 +125,7 @@ def test_preset_strengths_are_used_until_custom_strengths_are_switched_on(sound_
 
 
 def test_a_custom_range_starts_as_the_whole_strip_and_reaches_the_request(sound_scene):
-    strips = installed("operators.strips")
+    strips = installed("operators.blender.strips")
     scene, sound = sound_scene
     settings = scene.neural_aesthetics
     assert strips.bake_request(scene, sound, settings).frames is None
@@ -136,7 +136,7 @@ def test_a_custom_range_starts_as_the_whole_strip_and_reaches_the_request(sound_
 
 
 def test_default_output_folder_preference_applies_to_scenes_that_never_set_theirs(sound_scene, tmp_path):
-    strips, preferences = installed("operators.strips"), installed("operators.preferences")
+    strips, preferences = installed("operators.blender.strips"), installed("operators.settings.preferences")
     scene, sound = sound_scene
     settings = scene.neural_aesthetics
     prefs = preferences.get()
@@ -153,7 +153,7 @@ def test_default_output_folder_preference_applies_to_scenes_that_never_set_their
 # --- through the operator ------------------------------------------------------------------------
 
 def test_preset_16_bit_png_and_range_from_the_panel_reach_the_files(sound_scene):
-    strips = installed("operators.strips")
+    strips = installed("operators.blender.strips")
     scene, sound = sound_scene
     settings = scene.neural_aesthetics
     small_size(settings)
@@ -188,8 +188,8 @@ def test_a_reversed_custom_range_is_one_line_and_bakes_nothing(sound_scene, tmp_
 def test_exr_frames_are_linear_half_floats_and_blender_reads_them_as_linear(sound_scene, tmp_path):
     from PIL import Image
 
-    compat, strips = installed("operators.compat"), installed("operators.strips")
-    imageio = installed("core.imageio")
+    compat, strips = installed("operators.blender.compat"), installed("operators.blender.strips")
+    imageio = installed("core.render.imageio")
     scene, sound = sound_scene
     settings = scene.neural_aesthetics
     small_size(settings)
@@ -220,7 +220,7 @@ def test_exr_frames_are_linear_half_floats_and_blender_reads_them_as_linear(soun
     # Values: the sRGB-decoded 8-bit PNG of the same frame (another folder), within rounding.
     settings.image_format = "png8"
     request = strips.bake_request(scene, sound, settings, output_dir=str(tmp_path / "png"))
-    pngs = installed("core.visualizer").bake_visualizer(request).paths
+    pngs = installed("core.render.visualizer").bake_visualizer(request).paths
     loaded = bpy.data.images.load(str(exrs[0]))
     width, height = loaded.size
     pixels = np.empty(width * height * 4, dtype=np.float32)
@@ -232,7 +232,7 @@ def test_exr_frames_are_linear_half_floats_and_blender_reads_them_as_linear(soun
 
 
 def test_resync_of_a_range_bake_reuses_its_exr_frames(sound_scene):
-    strips = installed("operators.strips")
+    strips = installed("operators.blender.strips")
     scene, sound = sound_scene
     settings = scene.neural_aesthetics
     small_size(settings)
@@ -251,7 +251,7 @@ def test_resync_of_a_range_bake_reuses_its_exr_frames(sound_scene):
     (new,) = image_strips(scene)
     assert (new.frame_final_start, new.frame_final_duration) == (first + 7, 6)
     assert strips.out_of_sync(scene, new) is None
-    assert new.colorspace_settings.name == installed("operators.compat").linear_colorspace(new.colorspace_settings)
+    assert new.colorspace_settings.name == installed("operators.blender.compat").linear_colorspace(new.colorspace_settings)
     folder = Path(bpy.path.abspath(new.directory))
     assert {p.name: p.stat().st_mtime_ns for p in frame_files(folder)} == stamps, "nothing was baked again"
 
@@ -280,7 +280,7 @@ def drums_stem(sound_scene, tmp_path):
     kicks = sum(np.where(t >= at, 0.8 * np.exp(-(t - at) / 0.08) * np.sin(2 * np.pi * 60 * (t - at)), 0.0)
                 for at in (0.5, 1.25, 2.0))
     synth_music.write_wav(tmp_path / "drums.wav", np.stack([kicks, kicks], axis=1).astype(np.float32), 44100)
-    drums = installed("operators.compat").new_sound_strip(scene, "Drums", "//drums.wav", channel=2,
+    drums = installed("operators.blender.compat").new_sound_strip(scene, "Drums", "//drums.wav", channel=2,
                                                           frame_start=sound.frame_final_start + 3)
     drums.mute = True  # analysed, not heard
     scene.sequence_editor.active_strip = sound
@@ -291,7 +291,7 @@ def drums_stem(sound_scene, tmp_path):
 
 
 def test_pulse_listening_to_a_muted_drum_stem_reaches_the_bake_and_its_move_is_noticed(drums_stem, tmp_path):
-    strips = installed("operators.strips")
+    strips = installed("operators.blender.strips")
     scene, sound, drums = drums_stem
     request = strips.bake_request(scene, sound, scene.neural_aesthetics)
     (effect, stem), = request.sources.items()
@@ -333,7 +333,7 @@ def test_command_line_options_reach_the_files(cli, sound_scene, tmp_path, image_
     assert cli.main(argv) == 0
     folder = tmp_path / "out" / sound.name
     files = frame_files(folder)
-    timing = installed("operators.strips").strip_timing(scene, sound)
+    timing = installed("operators.blender.strips").strip_timing(scene, sound)
     assert [p.name for p in files] == [f"{timing.content_index(f):06d}{suffix}" for f in range(first, first + 4)]
     if image_format == "png16":
         assert {png_bit_depth(p) for p in files} == {16}

@@ -22,10 +22,11 @@ import synth_music
 from helpers import ROOT
 from PIL import Image
 
-from neural_aesthetics.core import audio, bake, visualizer
-from neural_aesthetics.core import style as style_io
+from neural_aesthetics.core.audio import analysis as audio
+from neural_aesthetics.core.render import bake, visualizer
+from neural_aesthetics.core.render import style as style_io
 from neural_aesthetics.core.errors import UserError
-from neural_aesthetics.core.timing import Timing
+from neural_aesthetics.core.audio.timing import Timing
 
 STYLE = ROOT / "styles" / "ember.safetensors"
 FPS = 24.0
@@ -76,8 +77,8 @@ import json, os, shutil, subprocess, sys, traceback, types
 sys.path[:0] = json.loads(os.environ["NA_SYS_PATH"])
 package = types.ModuleType("neural_aesthetics"); package.__path__ = [os.environ["NA_ROOT"]]
 sys.modules["neural_aesthetics"] = package
-from neural_aesthetics.core import visualizer
-from neural_aesthetics.core.timing import Timing
+from neural_aesthetics.core.render import visualizer
+from neural_aesthetics.core.audio.timing import Timing
 
 job = json.loads(os.environ["NA_JOB"])
 fields = dict(job["request"], timing=Timing(**job["request"]["timing"]))

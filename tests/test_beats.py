@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from neural_aesthetics.core import audio, beats
-from neural_aesthetics.core.timing import Timing
+from neural_aesthetics.core.audio import analysis as audio, beats
+from neural_aesthetics.core.audio.timing import Timing
 
 import synth_music
 from synth_music import Part

@@ -26,7 +26,7 @@ def curve_values(scene, prop, frames):
 
 
 def expected_track(scene, strip):
-    tools = installed("operators.audio_tools")
+    tools = installed("operators.verbs.audio_features")
     return tools.analyse_strip(scene, strip)
 
 

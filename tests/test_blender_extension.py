@@ -19,7 +19,7 @@ pytestmark = pytest.mark.bpy
 
 
 def strips_of(scene):
-    compat = sys.modules[f"{INSTALLED_MODULE}.operators.compat"]
+    compat = sys.modules[f"{INSTALLED_MODULE}.operators.blender.compat"]
     return compat.all_strips(scene)
 
 
@@ -104,7 +104,7 @@ def test_moving_the_sound_strip_moves_the_visualizer_by_the_same_frames(sound_sc
     (first,) = image_strips(scene)
     first_start = first.frame_final_start
     first_pixels = frame_pixels(first, 5)
-    compat = sys.modules[f"{INSTALLED_MODULE}.operators.compat"]
+    compat = sys.modules[f"{INSTALLED_MODULE}.operators.blender.compat"]
     compat.top_level_strips(scene).remove(first)
 
     sound.frame_start += shift
@@ -161,7 +161,7 @@ def unsaved_scene_with_sound(music: Path):
     """A new, never-saved file whose scene has an active sound strip playing ``music``."""
     bpy.ops.wm.read_homefile(use_empty=True)
     if bpy.app.version >= (4, 4, 0):
-        compat = sys.modules[f"{INSTALLED_MODULE}.operators.compat"]
+        compat = sys.modules[f"{INSTALLED_MODULE}.operators.blender.compat"]
         scene = bpy.context.scene
         strip = compat.new_sound_strip(scene, "Music", str(music), channel=1, frame_start=1)
         scene.sequence_editor.active_strip = strip
@@ -190,7 +190,7 @@ def test_unsaved_blend_with_relative_output_is_one_line_and_leaves_no_files(ext,
 
 def test_non_sound_strip_selected_greys_out_the_button_with_a_reason(sound_scene):
     scene, sound = sound_scene
-    compat = sys.modules[f"{INSTALLED_MODULE}.operators.compat"]
+    compat = sys.modules[f"{INSTALLED_MODULE}.operators.blender.compat"]
     # 4.2 takes frame_end, 5.0 takes length; 20 frames either way.
     span = {"length": 20} if bpy.app.version >= (5, 0, 0) else {"frame_end": 21}
     colour = compat.top_level_strips(scene).new_effect(name="Backdrop", type="COLOR", channel=3, frame_start=1, **span)

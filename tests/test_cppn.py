@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neural_aesthetics.core import cppn
+from neural_aesthetics.core.render import cppn
 
 
 @pytest.fixture
@@ -187,7 +187,7 @@ def test_fourier_features_render_rich_images_at_any_size():
 
 
 def test_stop_event_cancels_between_tiles(network):
-    from neural_aesthetics.core import jobs
+    from neural_aesthetics.core import progress as jobs
 
     class Stopped:
         def is_set(self):

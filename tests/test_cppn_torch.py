@@ -8,8 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is in the Blender 5.0 test venv only (the training pack)")
 
-from neural_aesthetics.core import backend, cppn  # noqa: E402
-from neural_aesthetics.core.cppn_torch import TorchCPPN, pick_device  # noqa: E402
+from neural_aesthetics.core.render import backend, cppn  # noqa: E402
+from neural_aesthetics.core.render.cppn_torch import TorchCPPN, pick_device  # noqa: E402
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sin"])
@@ -107,7 +107,7 @@ def test_auto_backend_takes_torch_when_importable_and_can_be_overridden():
 def test_a_render_cancelled_between_tiles_leaves_torch_as_it_was_and_the_next_render_whole():
     # On the CPU tiles are computed by one thread per core, each with torch on one core:
     # a cancel stops them all, and torch's own thread count is given back.
-    from neural_aesthetics.core import jobs
+    from neural_aesthetics.core import progress as jobs
 
     architecture = cppn.default_architecture()
     renderer = backend.make_renderer(architecture, cppn.random_weights(architecture, seed=4), "torch")

@@ -549,7 +549,7 @@ def test_a_farm_run_bakes_chunks_in_parallel_identical_to_one_whole_bake(v8, cli
 
     # The copy holds the image strip over the sound strip, and finds the farm's frames.
     bpy.ops.wm.open_mainfile(filepath=str(copy))
-    compat = sys.modules[f"{INSTALLED_MODULE}.operators.compat"]
+    compat = sys.modules[f"{INSTALLED_MODULE}.operators.blender.compat"]
     strips = compat.all_strips(bpy.context.scene)
     (image,) = [strip for strip in strips if strip.type == "IMAGE"]
     (sound_again,) = [strip for strip in strips if strip.type == "SOUND"]

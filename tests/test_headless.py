@@ -22,7 +22,7 @@ def cli(ext):
 
 
 def image_strips(scene):
-    compat = sys.modules[f"{INSTALLED_MODULE}.operators.compat"]
+    compat = sys.modules[f"{INSTALLED_MODULE}.operators.blender.compat"]
     return [strip for strip in compat.all_strips(scene) if strip.type == "IMAGE"]
 
 

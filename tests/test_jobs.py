@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from neural_aesthetics.core.jobs import remaining_text
+from neural_aesthetics.core.progress import remaining_text
 
 
 @pytest.mark.parametrize("elapsed_s, fraction, expected", [

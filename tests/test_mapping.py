@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neural_aesthetics.core import mapping
+from neural_aesthetics.core.render import mapping
 
 FPS = 24.0
 N = 240

@@ -34,7 +34,7 @@ def test_install_is_greyed_out_without_online_access_and_says_where_to_allow_it(
 
 def test_the_installer_puts_pinned_packages_in_its_own_folder_and_makes_them_importable(ext, tmp_path):
     """The same worker job the Install button runs, with a small pinned package instead of torch."""
-    jobs, deps = installed("operators.jobs"), installed("core.deps")
+    jobs, deps = installed("core.jobs.background"), installed("core.jobs.deps")
     target = tmp_path / "training_pack"
     state = jobs.BackgroundJob(
         "install", {"target": str(target), "flavour": "MPS", "requirements": ["six==1.16.0"]}
@@ -48,7 +48,7 @@ def test_the_installer_puts_pinned_packages_in_its_own_folder_and_makes_them_imp
 
 
 def test_a_failed_install_is_one_line_naming_pip(ext, tmp_path):
-    jobs = installed("operators.jobs")
+    jobs = installed("core.jobs.background")
     state = jobs.BackgroundJob(
         "install", {"target": str(tmp_path / "pack"), "flavour": "MPS",
                     "requirements": ["no-such-package-neural-aesthetics==0.0.1"]}
@@ -59,7 +59,7 @@ def test_a_failed_install_is_one_line_naming_pip(ext, tmp_path):
 
 
 def test_pip_command_pins_names_targets_our_folder_and_picks_the_gpu_index(ext, tmp_path):
-    deps = installed("core.deps")
+    deps = installed("core.jobs.deps")
     command = deps.pip_command("python", tmp_path, "CUDA")
     assert command[command.index("--target") + 1] == str(tmp_path)
     assert all("==" in name for name in command[-len(deps.TRAINING_PACK):])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from neural_aesthetics.core import cppn, style
+from neural_aesthetics.core.render import cppn, style
 from neural_aesthetics.core.errors import UserError
 
 

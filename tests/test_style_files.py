@@ -17,7 +17,7 @@ pytestmark = pytest.mark.bpy
 
 
 def user_styles() -> Path:
-    return sys.modules[f"{INSTALLED_MODULE}.operators.paths"].user_folder("styles")
+    return sys.modules[f"{INSTALLED_MODULE}.operators.blender.paths"].user_folder("styles")
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_an_imported_style_appears_in_the_menu_and_is_selected(blank_blend, clea
     assert scene.neural_aesthetics.style == "my_lagoon"
     assert sorted(p.name for p in clean_user_styles.iterdir()) == ["my_lagoon.json", "my_lagoon.png",
                                                                    "my_lagoon.safetensors"]
-    style = sys.modules[f"{INSTALLED_MODULE}.core.style"]
+    style = sys.modules[f"{INSTALLED_MODULE}.core.render.style"]
     original, imported = style.load_style(source), style.load_style(clean_user_styles / "my_lagoon.json")
     for name, value in original.weights.items():
         np.testing.assert_array_equal(imported.weights[name], value)
@@ -70,7 +70,7 @@ def test_a_name_with_path_parts_stays_inside_the_styles_folder(blank_blend, clea
     assert bpy.ops.neural_aesthetics.import_style(filepath=str(source)) == {"FINISHED"}
     written = sorted(p.name for p in clean_user_styles.rglob("*"))
     assert written == ["2F_2Fevil_name.json", "2F_2Fevil_name.png", "2F_2Fevil_name.safetensors"]
-    style = sys.modules[f"{INSTALLED_MODULE}.core.style"]
+    style = sys.modules[f"{INSTALLED_MODULE}.core.render.style"]
     path = style.import_style(source, clean_user_styles, name="../../evil")
     assert path == clean_user_styles / "evil.safetensors"
     assert not list(tmp_path.rglob("evil.*")) and not list(clean_user_styles.parent.glob("evil.*"))
@@ -91,7 +91,7 @@ def test_importing_over_an_existing_style_asks_first(blank_blend, clean_user_sty
 def test_export_writes_a_style_that_loads_back(blank_blend, tmp_path):
     bpy.context.scene.neural_aesthetics.style = "prism"
     assert bpy.ops.neural_aesthetics.export_style(directory=str(tmp_path / "share")) == {"FINISHED"}
-    style = sys.modules[f"{INSTALLED_MODULE}.core.style"]
+    style = sys.modules[f"{INSTALLED_MODULE}.core.render.style"]
     exported = style.load_style(tmp_path / "share" / "prism.safetensors")
     assert exported.metadata["origin"] == "procedural"
     assert (tmp_path / "share" / "prism.png").is_file()

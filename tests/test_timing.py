@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from neural_aesthetics.core.timing import Timing
+from neural_aesthetics.core.audio.timing import Timing
 
 NTSC = 30000 / 1001
 

@@ -4,7 +4,7 @@ the timeline, and nothing drifts, even ten hours into a song.
 
 Frame rates are given as Blender stores them, ``render.fps`` (an integer) and
 ``render.fps_base`` (a float): the scene runs at ``fps / fps_base`` frames per second,
-which is what ``operators.strips.strip_timing`` hands to ``Timing``. Exact answers are
+which is what ``operators.blender.strips.strip_timing`` hands to ``Timing``. Exact answers are
 computed with ``fractions.Fraction`` from the very float values the code receives.
 """
 
@@ -18,9 +18,9 @@ import numpy as np
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from neural_aesthetics.core.preview import Preview
-from neural_aesthetics.core.timing import Timing
-from neural_aesthetics.core.visualizer import BakeRequest, requested_timing
+from neural_aesthetics.core.render.preview import Preview
+from neural_aesthetics.core.audio.timing import Timing
+from neural_aesthetics.core.render.visualizer import BakeRequest, requested_timing
 
 # No example database (a failure prints its example); a few seconds for the whole file.
 PROPERTIES = settings(max_examples=150, deadline=2000, database=None,
@@ -45,7 +45,7 @@ TEN_HOURS_S = 10 * 3600
 
 def scene_fps(rate: tuple[int, float]) -> float:
     fps, fps_base = rate
-    return fps / fps_base  # as operators.strips.strip_timing computes it
+    return fps / fps_base  # as operators.blender.strips.strip_timing computes it
 
 
 def exact_fps(rate: tuple[int, float]) -> Fraction:

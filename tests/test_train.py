@@ -17,7 +17,9 @@ pytest.importorskip("open_clip", reason="open_clip is in the Blender 5.0 test ve
 
 import tiny_clip  # noqa: E402
 from helpers import ROOT  # noqa: E402
-from neural_aesthetics.core import clip_model, cppn, jobs, style, train  # noqa: E402
+from neural_aesthetics.core.train import clip_model, training as train
+from neural_aesthetics.core.render import cppn, style
+from neural_aesthetics.core import progress as jobs  # noqa: E402
 from neural_aesthetics.core.errors import UserError  # noqa: E402
 
 PALETTE = ["#e4572e", "#ffc914", "#76b041", "#2e282a"]
@@ -116,7 +118,7 @@ def test_a_failed_download_is_a_one_line_user_error(tmp_path):
     script = (
         "import sys, types; p = types.ModuleType('neural_aesthetics'); p.__path__ = [sys.argv[1]]; "
         "sys.modules['neural_aesthetics'] = p\n"
-        "from neural_aesthetics.core import clip_model\n"
+        "from neural_aesthetics.core.train import clip_model\n"
         "try:\n    clip_model.load_clip('ViT-B-32', 'laion2b_s34b_b79k', cache_dir=sys.argv[2])\n"
         "except clip_model.ClipError as error:\n    print('USER ERROR:', error)\n"
     )
@@ -206,7 +208,7 @@ def test_the_palette_alone_halves_the_colour_distance_without_clip(tmp_path):
 
 
 def test_palette_distance_is_zero_for_the_palette_itself_and_counts_shares():
-    from neural_aesthetics.core import objectives
+    from neural_aesthetics.core.train import objectives
 
     palette = torch.tensor([[1.0, 0, 0], [0, 0, 1.0]])
     halves = torch.cat([palette[0].expand(50, 3), palette[1].expand(50, 3)]).unsqueeze(0)
@@ -315,7 +317,7 @@ def test_user_errors_are_user_errors():
 
 def test_a_centred_cutout_is_the_renderers_own_coordinate_grid():
     """The trainer's cutouts use the renderers' coordinate system, Fourier features included."""
-    from neural_aesthetics.core import objectives
+    from neural_aesthetics.core.train import objectives
 
     one = torch.ones(1)
     for fourier in ((), (3.0,)):

@@ -32,7 +32,7 @@ def installed(name: str):
 
 
 def user_styles():
-    return installed("operators.paths").user_folder("styles")
+    return installed("operators.blender.paths").user_folder("styles")
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def tiny_clip_folder(tmp_path_factory):
 @pytest.fixture
 def clip_preferences(ext, tiny_clip_folder):
     """The preferences pointed at the tiny CLIP on the CPU, restored afterwards."""
-    prefs = installed("operators.preferences").get()
+    prefs = installed("operators.settings.preferences").get()
     before = (prefs.clip_checkpoint, prefs.device)
     prefs.clip_checkpoint, prefs.device = str(tiny_clip_folder), "CPU"
     yield prefs
@@ -90,7 +90,7 @@ def test_train_style_adds_a_style_to_the_menu_selects_it_and_never_overwrites_on
     assert bpy.ops.neural_aesthetics.train_style() == {"FINISHED"}
     assert scene.neural_aesthetics.style == "red"
     assert style_files(clean_user_styles, "red") == ["red.json", "red.png", "red.safetensors"]
-    trained = installed("core.style").load_style(clean_user_styles / "red.json")
+    trained = installed("core.render.style").load_style(clean_user_styles / "red.json")
     assert trained.metadata["prompts"] == ["red", "a red circle"]
     assert trained.metadata["origin"] == "clip" and trained.metadata["steps"] == 3
     first_bytes = (clean_user_styles / "red.safetensors").read_bytes()
@@ -156,7 +156,7 @@ class UiContext:
 def test_training_in_the_worker_shows_previews_and_the_score_then_selects_the_style(
         blank_blend, clean_user_styles, clip_preferences):
     """Drives the operator's worker path the way Blender's event loop would (no timers under -b)."""
-    jobs, jobs_ui, training = installed("operators.jobs"), installed("operators.jobs_ui"), installed("operators.training")
+    jobs, jobs_ui, training = installed("core.jobs.background"), installed("operators.verbs.job_progress"), installed("operators.verbs.train_style")
     context = UiContext()
     train_settings(context.scene, prompt="blue", steps=20, name="")
     request, message = training.worker_request(context)
@@ -204,7 +204,7 @@ def test_training_in_the_worker_shows_previews_and_the_score_then_selects_the_st
 
 @pytest.mark.slow
 def test_cancelling_a_training_in_the_worker_saves_no_style(blank_blend, clean_user_styles, clip_preferences):
-    jobs, training = installed("operators.jobs"), installed("operators.training")
+    jobs, training = installed("core.jobs.background"), installed("operators.verbs.train_style")
     train_settings(bpy.context.scene, prompt="green", steps=100000, name="")
     request, _message = training.worker_request(bpy.context)
     job = jobs.BackgroundJob("train", request)
@@ -230,8 +230,8 @@ def test_train_command_trains_a_recipe_into_a_folder_and_refuses_to_overwrite(ex
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "neural_aesthetics: step 2/2: loss " in out and "CLIP score" in out
-    trained = installed("core.style").load_style(tmp_path / "cosmic-nebula.json")
-    recipe = installed("core.train").load_recipes()["cosmic-nebula"]
+    trained = installed("core.render.style").load_style(tmp_path / "cosmic-nebula.json")
+    recipe = installed("core.train.training").load_recipes()["cosmic-nebula"]
     assert trained.metadata["prompts"] == recipe.prompts
     assert trained.metadata["objective"]["palette"] == recipe.palette
     assert trained.metadata["steps"] == 2

@@ -9,7 +9,8 @@ import pytest
 
 from helpers import ROOT
 from PIL import Image
-from neural_aesthetics.core import cppn, mapping, style, train
+from neural_aesthetics.core.render import cppn, mapping, style
+from neural_aesthetics.core.train import training as train
 
 STYLES_DIR = ROOT / "styles"
 MOOD_RECIPES = {"cyberpunk-neon", "cosmic-nebula", "organic-fractals", "glitch", "pastel-watercolour"}

@@ -10,10 +10,10 @@ import pytest
 import synth_music
 from helpers import ROOT
 
-from neural_aesthetics.core import visualizer
-from neural_aesthetics.core.audio import AudioError
+from neural_aesthetics.core.render import visualizer
+from neural_aesthetics.core.audio.analysis import AudioError
 from neural_aesthetics.core.errors import UserError
-from neural_aesthetics.core.timing import Timing
+from neural_aesthetics.core.audio.timing import Timing
 
 STYLE = ROOT / "styles" / "ember.safetensors"
 FPS = 24.0
@@ -93,7 +93,9 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from neural_aesthetics.core import bake, jobs, worker  # noqa: E402
+from neural_aesthetics.core.render import bake
+from neural_aesthetics.core import progress as jobs
+from neural_aesthetics.core.jobs import worker  # noqa: E402
 
 
 def frame_bytes(folder: Path) -> dict[str, bytes]:
@@ -140,7 +142,8 @@ import json, os, sys, types
 sys.path[:0] = json.loads(os.environ["NA_SYS_PATH"])
 package = types.ModuleType("neural_aesthetics"); package.__path__ = [os.environ["NA_ROOT"]]
 sys.modules["neural_aesthetics"] = package
-from neural_aesthetics.core import visualizer, worker
+from neural_aesthetics.core.render import visualizer
+from neural_aesthetics.core.jobs import worker
 visualizer.bake_visualizer(worker.decode_bake_request(json.loads(os.environ["NA_REQUEST"])))
 """
 
@@ -279,7 +282,7 @@ def test_pulse_listening_to_a_drum_stem_jumps_on_its_kicks_where_it_sits(stems, 
 
 def test_a_stems_place_relative_to_the_song_is_part_of_the_bake_identity(stems, tmp_path):
     song, drums = stems
-    from neural_aesthetics.core import style as style_io
+    from neural_aesthetics.core.render import style as style_io
 
     loaded = style_io.load_style(STYLE)
 
@@ -293,7 +296,7 @@ def test_a_stems_place_relative_to_the_song_is_part_of_the_bake_identity(stems, 
 
 
 def test_a_stem_request_survives_the_trip_to_the_worker(stems, tmp_path):
-    from neural_aesthetics.core import worker
+    from neural_aesthetics.core.jobs import worker
 
     song, drums = stems
     sent = request(song, tmp_path, sources={"pulse": visualizer.StemSource(drums, 3.5)})

@@ -21,7 +21,7 @@ def installed(name: str):
 
 
 def visualizer_strips(scene):
-    return installed("operators.strips").visualizer_strips(scene)
+    return installed("operators.blender.strips").visualizer_strips(scene)
 
 
 def baked_frame(strip, scene_frame: int, size=RENDER_SIZE) -> np.ndarray:
@@ -76,7 +76,7 @@ def test_resync_after_a_move_reuses_the_frames(sound_scene):
     frames_dir = Path(bpy.path.abspath(old.directory))
     stamps = {p.name: p.stat().st_mtime_ns for p in frames_dir.glob("*.png")}
     sound.frame_start += 9
-    strips = installed("operators.strips")
+    strips = installed("operators.blender.strips")
     assert strips.out_of_sync(scene, old) == "The sound strip moved by +9 frames"
     scene.sequence_editor.active_strip = old
     assert bpy.ops.neural_aesthetics.resync() == {"FINISHED"}
@@ -156,7 +156,7 @@ def test_a_users_own_picture_strips_keep_the_sequencer_rendering(sound_scene, tm
     image = bpy.data.images.new("title", 8, 8)
     image.filepath_raw, image.file_format = str(still), "PNG"
     image.save()
-    own = installed("operators.compat").new_image_strip(scene, "Title", [str(still)], channel=9, frame_start=1)
+    own = installed("operators.blender.compat").new_image_strip(scene, "Title", [str(still)], channel=9, frame_start=1)
     bpy.ops.mesh.primitive_plane_add()
     assert bpy.ops.neural_aesthetics.apply_to_material() == {"FINISHED"}
     assert strip.mute and not own.mute

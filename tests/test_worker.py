@@ -23,12 +23,12 @@ def installed(name: str):
 def bake_request(sound_scene):
     """A bake of the whole test strip at 400x225: slow enough (seconds) to interrupt."""
     scene, strip = sound_scene
-    request = installed("operators.strips").bake_request(scene, strip, scene.neural_aesthetics)
+    request = installed("operators.blender.strips").bake_request(scene, strip, scene.neural_aesthetics)
     return dataclasses.replace(request, width=400, height=225)
 
 
 def start(request):
-    jobs, worker, bake = installed("operators.jobs"), installed("core.worker"), installed("core.bake")
+    jobs, worker, bake = installed("core.jobs.background"), installed("core.jobs.worker"), installed("core.render.bake")
     return jobs.BackgroundJob(
         "bake", worker.encode_bake_request(request),
         on_failure=lambda pid: bake.remove_temporaries(request.out_dir, pid),
@@ -66,11 +66,11 @@ def test_worker_bakes_the_same_frames_as_the_blocking_bake(bake_request):
         seen.append(job.state.done)
         time.sleep(0.05)
     assert job.state.status == "done", job.state.message
-    result = installed("core.worker").decode_bake_result(job.state.result)
+    result = installed("core.jobs.worker").decode_bake_result(job.state.result)
     n = bake_request.timing.n_frames
     assert len(result.paths) == n and result.written == n
     assert max(seen) > 0 and job.state.done == n, "progress arrived while it ran"
-    again = installed("core.visualizer").bake_visualizer(bake_request)
+    again = installed("core.render.visualizer").bake_visualizer(bake_request)
     assert (again.written, again.skipped) == (0, n), "the blocking bake recognises the worker's frames as its own"
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import cppn, mapping, objectives
-from .cppn_torch import TorchCPPN
+from ..render import cppn, mapping
+from . import objectives
+from ..render.cppn_torch import TorchCPPN
 
 HELD_OUT_LATENTS = 16
 HELD_OUT_SEED = 7_654_321

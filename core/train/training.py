@@ -36,14 +36,14 @@ from typing import Callable
 
 import numpy as np
 
-from . import cppn, style
-from .errors import UserError
-from .jobs import Cancelled
+from ..render import cppn, style
+from ..errors import UserError
+from ..progress import Cancelled
 
 DEFAULT_CLIP_MODEL = "ViT-B-32"
 DEFAULT_CLIP_PRETRAINED = "laion2b_s34b_b79k"
 """ViT-B-32 trained on LAION-2B (open_clip tag): a good speed/quality choice, 224 px input."""
-RECIPES_PATH = Path(__file__).resolve().parents[1] / "styles" / "recipes.json"
+RECIPES_PATH = Path(__file__).resolve().parents[2] / "styles" / "recipes.json"
 RECIPES_FORMAT = "neural_aesthetics.recipes"
 RECIPES_VERSION = 1
 THUMBNAIL_SIZE = (160, 90)
@@ -386,7 +386,7 @@ def _default_label(config: TrainConfig, origin: str, steps: int) -> str:
 
 
 def build_trainer(config: TrainConfig, clip=None):
-    """The ``train_torch.Trainer`` of a checked config, its CLIP loaded (or ``clip`` used) when needed.
+    """The ``torch_trainer.Trainer`` of a checked config, its CLIP loaded (or ``clip`` used) when needed.
 
     Returns ``(trainer, architecture, clip)``. Imports torch.
     """
@@ -394,8 +394,8 @@ def build_trainer(config: TrainConfig, clip=None):
         import torch
     except ImportError:
         raise TrainError("Training needs torch: install the training pack in the extension's preferences") from None
-    from . import train_torch
-    from .cppn_torch import pick_device
+    from . import torch_trainer
+    from ..render.cppn_torch import pick_device
 
     device_name = str(config.device).lower()
     try:
@@ -418,7 +418,7 @@ def build_trainer(config: TrainConfig, clip=None):
 
         clip = clip_model.load_clip(config.clip_model, config.clip_pretrained, config.clip_checkpoint or None,
                                     config.cache_dir or None, device, config.allow_download)
-    targets = train_torch.Targets()
+    targets = torch_trainer.Targets()
     if config.uses_clip:
         if config.prompts:
             targets.prompts = clip.encode_texts(config.prompts)
@@ -433,7 +433,7 @@ def build_trainer(config: TrainConfig, clip=None):
         targets.palette = torch.tensor(colours, dtype=torch.float32, device=device)
         targets.palette_shares = torch.from_numpy(shares / shares.sum()).to(device)
     render_size = config.render_size or (min(AUTO_RENDER_SIZE, clip.image_size[0]) if config.uses_clip else 96)
-    trainer = train_torch.Trainer(
+    trainer = torch_trainer.Trainer(
         architecture, weights, targets,
         {"prompt": config.prompt_weight, "negative": config.negative_weight,
          "reference": config.reference_weight, "palette": config.palette_weight},

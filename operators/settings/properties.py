@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import bpy
 
-from ..core import mapping
-from . import compat, preview, strips, styles
+from ...core.render import mapping
+from ..blender import compat, strips, style_previews as styles
+from .. import live_preview as preview
 
 
 def _style_items(_self, _context):

@@ -7,8 +7,8 @@ import time
 
 import bpy
 
-from ..core.jobs import remaining_text
-from .jobs import JobState
+from ...core.progress import remaining_text
+from ...core.jobs.background import JobState
 
 
 def start(context, message: str) -> None:
@@ -63,7 +63,7 @@ class WorkerModal:
     _started_s = 0.0
 
     def start_worker(self, context, kind: str, request: dict, on_failure=None, message: str = "Starting"):
-        from .jobs import BackgroundJob
+        from ...core.jobs.background import BackgroundJob
 
         self._job = BackgroundJob(kind, request, on_failure=on_failure)
         self._started_s = time.monotonic()

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-WORKER_SCRIPT = Path(__file__).resolve().parents[1] / "core" / "worker.py"
+WORKER_SCRIPT = Path(__file__).resolve().parent / "worker.py"
 
 
 @dataclass

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import bpy
 
-from ..core import mapping
-from ..core.errors import UserError
-from ..core.timing import Timing
-from ..core.visualizer import BakeRequest, StemSource, VisualizerBake
-from . import compat, preferences, styles
+from ...core.render import mapping
+from ...core.errors import UserError
+from ...core.audio.timing import Timing
+from ...core.render.visualizer import BakeRequest, StemSource, VisualizerBake
+from . import compat, style_previews as styles
+from ..settings import preferences
 
 MAX_CHANNEL = 128
 STRIP_TAG = "neural_aesthetics"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import bpy
 
-from ..core import style as style_io
-from ..core.errors import UserError
+from ...core.render import style as style_io
+from ...core.errors import UserError
 from .paths import user_folder
 
-BUNDLED_DIR = Path(__file__).resolve().parents[1] / "styles"
+BUNDLED_DIR = Path(__file__).resolve().parents[2] / "styles"
 
 # Blender keeps only pointers to enum item strings: hold them here for as long as they show.
 _enum_items_cache: list[tuple[str, str, str, int, int]] = []

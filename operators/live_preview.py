@@ -22,9 +22,9 @@ import bpy
 import numpy as np
 
 from ..core.errors import UserError
-from ..core.preview import PREVIEW_SIZE, Preview, blender_pixels
-from ..core.timing import Timing
-from . import compat, strips
+from ..core.render.preview import PREVIEW_SIZE, Preview, blender_pixels
+from ..core.audio.timing import Timing
+from .blender import compat, strips
 
 IMAGE_NAME = "Neural Preview"
 IMAGE_TAG = "neural_aesthetics_preview"

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import bpy
 
-from ..core import deps
-from . import compat, jobs_ui
-from .paths import ADDON_PACKAGE, user_folder
+from ...core.jobs import deps
+from ..blender import compat
+from ..verbs import job_progress as jobs_ui
+from ..blender.paths import ADDON_PACKAGE, user_folder
 
 LOG_LINES = 12
 
@@ -55,7 +56,7 @@ class NEURAL_AESTHETICS_OT_install_training_pack(jobs_ui.WorkerModal, bpy.types.
         return {"target": str(training_pack_dir()), "flavour": get(context).flavour}
 
     def execute(self, context):
-        from .jobs import BackgroundJob
+        from ...core.jobs.background import BackgroundJob
 
         state = BackgroundJob("install", self._request(context)).wait()
         return self._finished(state)

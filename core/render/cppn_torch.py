@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from . import cppn
-from .jobs import Cancelled
+from ..progress import Cancelled
 
 CPU_TILE_PIXELS = 16384
 """Pixels per tile on the CPU, where each thread computes its own tiles on one core. At

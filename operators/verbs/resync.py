@@ -7,10 +7,10 @@ from pathlib import Path
 
 import bpy
 
-from ..core.bake import frame_filename
-from ..core.errors import UserError
-from ..core.visualizer import VisualizerBake, file_digest, sources_key
-from . import compat, strips
+from ...core.render.bake import frame_filename
+from ...core.errors import UserError
+from ...core.render.visualizer import VisualizerBake, file_digest, sources_key
+from ..blender import compat, strips
 
 
 def reusable_frames(scene, visualizer, sound) -> tuple[list[Path], int, str | None]:

@@ -43,8 +43,8 @@ def encode_bake_request(request) -> dict:
 
 def decode_bake_request(fields: dict):
     """The ``visualizer.BakeRequest`` that ``encode_bake_request`` encoded."""
-    from .timing import Timing
-    from .visualizer import BakeRequest
+    from ..audio.timing import Timing
+    from ..render.visualizer import BakeRequest
 
     values = dict(fields)
     values["timing"] = Timing(**values["timing"])
@@ -55,7 +55,7 @@ def decode_bake_request(fields: dict):
 
 def decode_bake_result(fields: dict):
     """The ``visualizer.VisualizerBake`` a worker's ``result`` message describes."""
-    from .visualizer import VisualizerBake
+    from ..render.visualizer import VisualizerBake
 
     return VisualizerBake(
         paths=[Path(path) for path in fields["paths"]], frame_first=fields["frame_first"],
@@ -64,7 +64,7 @@ def decode_bake_result(fields: dict):
 
 
 def _run_bake(request_fields: dict, progress, cancel) -> dict:
-    from .visualizer import bake_visualizer
+    from ..render.visualizer import bake_visualizer
 
     result = bake_visualizer(decode_bake_request(request_fields), progress, cancel)
     return json.loads(json.dumps(dataclasses.asdict(result), default=str))
@@ -75,8 +75,8 @@ def _run_install(request: dict, progress, cancel) -> dict:
     import subprocess
 
     from . import deps
-    from .errors import UserError
-    from .jobs import Cancelled
+    from ..errors import UserError
+    from ..progress import Cancelled
 
     target = Path(request["target"])
     target.mkdir(parents=True, exist_ok=True)
@@ -104,7 +104,8 @@ def _run_train(request: dict, progress, cancel) -> dict:
     Result: ``path`` of the style's ``.safetensors``, ``name``, ``score`` and
     ``score_initial`` (held-out CLIP scores; None without CLIP), ``palette_distance``.
     """
-    from . import imageio, style, train
+    from ..render import imageio, style
+    from ..train import training as train
 
     config = train.TrainConfig.from_dict(request["config"])
     preview_path = Path(request["preview_path"])
@@ -137,8 +138,8 @@ def _watch_stdin(cancel) -> None:
 
 def serve() -> int:
     """Run the one job described on stdin; report on stdout. Returns the exit code."""
-    from .errors import UserError
-    from .jobs import CancelToken, Cancelled
+    from ..errors import UserError
+    from ..progress import CancelToken, Cancelled
 
     try:
         job = json.loads(sys.stdin.readline())
@@ -169,11 +170,11 @@ def _bootstrap() -> int:
     """Started as a script: import ``core`` as a package without Blender, then serve."""
     extra = json.loads(os.environ.get("NA_SYS_PATH", "[]"))
     sys.path[:0] = [entry for entry in extra if entry not in sys.path]
-    package_root = Path(__file__).resolve().parents[1]
+    package_root = Path(__file__).resolve().parents[2]
     package = types.ModuleType(PACKAGE_ALIAS)
     package.__path__ = [str(package_root)]  # the extension root, without running its __init__
     sys.modules[PACKAGE_ALIAS] = package
-    worker = __import__(f"{PACKAGE_ALIAS}.core.worker", fromlist=["serve"])
+    worker = __import__(f"{PACKAGE_ALIAS}.core.jobs.worker", fromlist=["serve"])
     return worker.serve()
 
 

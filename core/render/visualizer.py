@@ -16,11 +16,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import audio, bake, imageio, mapping, style as style_io
+from ..audio import analysis as audio
+from . import bake, imageio, mapping, style as style_io
 from . import backend as backends
-from .errors import UserError
-from .jobs import CancelToken, ProgressCallback
-from .timing import Timing
+from ..errors import UserError
+from ..progress import CancelToken, ProgressCallback
+from ..audio.timing import Timing
 
 RECORD_NAME = bake.RECORD_NAME
 MAPPING_VERSION = 3

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import bpy
 
-ADDON_PACKAGE = __package__.rpartition(".")[0]
+ADDON_PACKAGE = __package__.rpartition(".")[0].rpartition(".")[0]
 """The extension's module name, e.g. ``bl_ext.user_default.neural_aesthetics``."""
 
 

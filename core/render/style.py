@@ -25,7 +25,7 @@ from typing import Callable, BinaryIO
 import numpy as np
 
 from . import cppn
-from .errors import UserError
+from ..errors import UserError
 
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 1 << 20

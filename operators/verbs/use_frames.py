@@ -11,8 +11,8 @@ from pathlib import Path
 
 import bpy
 
-from ..core.errors import UserError
-from . import compat, strips
+from ...core.errors import UserError
+from ..blender import compat, strips
 
 MATERIAL_NAME = "Neural Aesthetics"
 

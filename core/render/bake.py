@@ -41,8 +41,8 @@ import numpy as np
 
 from . import backend as backends
 from . import imageio
-from .errors import UserError
-from .jobs import CancelToken, Cancelled, ProgressCallback
+from ..errors import UserError
+from ..progress import CancelToken, Cancelled, ProgressCallback
 from .mapping import FramePlan
 
 LOCK_PREFIX = ".neural_aesthetics_bake"

@@ -14,7 +14,7 @@ The work is split in two stages:
 
 1. :func:`analyze_sound` (slow, timing-independent): decode, one STFT pass, beat
    tracking, harmonic/percussive split, structure. Its result, a :class:`SoundAnalysis`,
-   is what the disk cache (:mod:`.analysis_cache`) stores, keyed by the file's content
+   is what the disk cache (:mod:`.cache`) stores, keyed by the file's content
    and the parameters, so moving, trimming or re-timing a strip reuses it. A file is
    decoded and analysed ``DECODE_BLOCK_SAMPLES`` at a time (a second pass reads the
    samples around the beats to refine them), so memory grows with the song's length only
@@ -103,7 +103,7 @@ import numpy as np
 from . import beats as beat_tools
 from . import sections as section_tools
 from . import smoothing
-from .errors import UserError
+from ..errors import UserError
 from .timing import Timing
 
 __all__ = [
@@ -1463,9 +1463,9 @@ def load_sound_analysis(path: str | os.PathLike, params: AnalysisParams = Analys
     path = check_exists(path)
     if cache_dir is None:
         return _load_sound(path, params, None, None)
-    from . import analysis_cache
+    from .cache import AnalysisCache
 
-    cache = analysis_cache.AnalysisCache(cache_dir)
+    cache = AnalysisCache(cache_dir)
     return _load_sound(path, params, cache, cache.key(path, sound_params_key(params)))
 
 
@@ -1476,7 +1476,7 @@ def analyze(path: str | os.PathLike, timing: Timing, params: AnalysisParams = An
     Row ``i`` integrates the file over ``timing.frame_edges_s()[i:i + 2]`` seconds; see
     the module docstring for the channels. Time outside the file is silence.
 
-    With a ``cache_dir`` (see :mod:`.analysis_cache`) two things are cached there: the
+    With a ``cache_dir`` (see :mod:`.cache`) two things are cached there: the
     slow timing-independent :class:`SoundAnalysis` (reused when the strip is moved,
     trimmed or the frame rate changes) and the finished track for this exact timing and
     these parameters (a repeat analysis only reads it back).
@@ -1487,9 +1487,9 @@ def analyze(path: str | os.PathLike, timing: Timing, params: AnalysisParams = An
     path = check_exists(path)
     if cache_dir is None:
         return frame_features(_load_sound(path, params, None, None), timing, params)
-    from . import analysis_cache
+    from .cache import AnalysisCache
 
-    cache = analysis_cache.AnalysisCache(cache_dir)
+    cache = AnalysisCache(cache_dir)
     sound_key = cache.key(path, sound_params_key(params))
     frames_key = _frames_key(sound_key, timing, params)
     arrays = cache.load(frames_key)

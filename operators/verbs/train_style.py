@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import bpy
 
-from ..core import deps, train
-from ..core.errors import UserError
-from . import jobs_ui, preferences, styles
-from .paths import user_folder
+from ...core.jobs import deps
+from ...core.train import training as train
+from ...core.errors import UserError
+from . import job_progress as jobs_ui
+from ..settings import preferences
+from ..blender import style_previews as styles
+from ..blender.paths import user_folder
 
 PREVIEW_EVERY_STEPS = 10
 """A preview of the style in training is shown every this many steps."""
@@ -132,7 +135,7 @@ class NEURAL_AESTHETICS_OT_train_style(jobs_ui.WorkerModal, bpy.types.Operator):
         return True
 
     def execute(self, context):
-        from ..core import style
+        from ...core.render import style
 
         try:
             config, name = training_config(context)

@@ -7,10 +7,10 @@ from pathlib import Path
 import bpy
 from bpy_extras.io_utils import ImportHelper
 
-from ..core import style as style_io
-from ..core.errors import UserError
-from . import styles
-from .paths import user_folder
+from ...core.render import style as style_io
+from ...core.errors import UserError
+from ..blender import style_previews as styles
+from ..blender.paths import user_folder
 
 
 class NEURAL_AESTHETICS_OT_import_style(bpy.types.Operator, ImportHelper):

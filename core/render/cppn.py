@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .jobs import Cancelled
+from ..progress import Cancelled
 
 COORDINATE_INPUTS = ("x", "y", "r")
 ACTIVATIONS = ("tanh", "sin", "gaussian")

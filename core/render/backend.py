@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib.util
 
 from . import cppn
-from .errors import UserError
+from ..errors import UserError
 
 BACKENDS = ("auto", "numpy", "torch")
 

@@ -22,9 +22,10 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from ..core import audio
-from ..core.errors import UserError
-from . import compat, preferences, strips
+from ...core.audio import analysis as audio
+from ...core.errors import UserError
+from ..blender import compat, strips
+from ..settings import preferences
 
 DEFAULT_FEATURES = "loudness,onset,beat,downbeat,beat_phase,bass,treble,percussive,harmonic,section"
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import bpy
 
-from ..core.bake import remove_temporaries
-from ..core.errors import UserError
-from ..core.visualizer import bake_visualizer
-from ..core.worker import decode_bake_result, encode_bake_request
-from . import compat, jobs_ui, strips
+from ...core.render.bake import remove_temporaries
+from ...core.errors import UserError
+from ...core.render.visualizer import bake_visualizer
+from ...core.jobs.worker import decode_bake_result, encode_bake_request
+from ..blender import compat, strips
+from . import job_progress as jobs_ui
 
 
 class NEURAL_AESTHETICS_OT_add_visualizer_strip(jobs_ui.WorkerModal, bpy.types.Operator):

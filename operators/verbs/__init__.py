@@ -1,0 +1,1 @@
+"""One module per thing a user clicks: each holds its operator classes in ``CLASSES``."""
