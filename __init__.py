@@ -1,6 +1,6 @@
 """Neural Aesthetics: audio-reactive CPPN visuals baked from a sound strip.
 
-Layers (see docs and DESIGN.md): ``panels`` draw, ``operators`` talk to Blender,
+Layers (see docs/ARCHITECTURE.md): ``panels`` draw, ``operators`` talk to Blender,
 ``core`` does the work in pure Python.
 """
 

@@ -133,7 +133,7 @@ def test_a_failed_download_is_a_one_line_user_error(tmp_path):
 def test_importing_core_train_does_not_import_torch():
     script = ("import sys, types; p = types.ModuleType('neural_aesthetics'); p.__path__ = [sys.argv[1]]; "
               "sys.modules['neural_aesthetics'] = p\n"
-              "from neural_aesthetics.core import train\ntrain.load_recipes()\n"
+              "from neural_aesthetics.core.train import training\ntraining.load_recipes()\n"
               "print('torch' in sys.modules, 'open_clip' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", script, str(ROOT)], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False False", result.stderr

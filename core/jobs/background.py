@@ -4,6 +4,10 @@
 collects its progress lines from a reader thread; ``poll()`` returns what arrived, without
 ever blocking the UI. A worker that dies without a final word (killed, crashed, out of
 memory) is reported as failed at the next poll, with its last stderr line.
+
+Each job has a log file (``log_path``): the worker writes its ``logging`` records there,
+with the traceback of any error that is not the user's to fix, and what the worker
+printed to stderr is appended to it. A failure's one-line message names that file.
 """
 
 from __future__ import annotations
@@ -13,11 +17,29 @@ import os
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "worker.py"
+DEFAULT_LOG_DIR = Path(tempfile.gettempdir()) / "neural_aesthetics_logs"
+"""Where job logs go when the caller names no folder (Blender passes its user folder)."""
+
+
+def new_log_path(log_dir: Path, kind: str) -> Path:
+    """A log file of its own for one job: ``<log_dir>/<kind>-<YYYYmmdd-HHMMSS>-<n>.log``."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for number in range(1, 10_000):
+        path = log_dir / f"{kind}-{stamp}-{number}.log"
+        try:
+            path.touch(exist_ok=False)
+            return path
+        except FileExistsError:
+            continue
+    raise OSError(f"No free log file name in {log_dir}")
 
 
 @dataclass
@@ -50,10 +72,13 @@ class BackgroundJob:
         request: the job's plain-value request (JSON-ready).
         on_failure: called once with the worker's process id when it dies without a
             final word, to clean up what it may have left (e.g. temporary files).
+        log_dir: folder of the job's log file (default ``DEFAULT_LOG_DIR``).
     """
 
-    def __init__(self, kind: str, request: dict, on_failure=None):
-        env = dict(os.environ, NA_SYS_PATH=json.dumps([p for p in sys.path if p]), PYTHONUNBUFFERED="1")
+    def __init__(self, kind: str, request: dict, on_failure=None, log_dir: Path | None = None):
+        self.log_path = new_log_path(Path(log_dir) if log_dir is not None else DEFAULT_LOG_DIR, kind)
+        env = dict(os.environ, NA_SYS_PATH=json.dumps([p for p in sys.path if p]), PYTHONUNBUFFERED="1",
+                   NA_LOG_FILE=str(self.log_path))
         self._process = subprocess.Popen(
             [sys.executable, str(WORKER_SCRIPT)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -87,9 +112,12 @@ class BackgroundJob:
         self._events.put(None)  # end of output
 
     def _read_stderr(self) -> None:
-        for line in self._process.stderr:
-            if line.strip():
-                self._stderr_tail = (self._stderr_tail + [line.strip()])[-5:]
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            for line in self._process.stderr:
+                if line.strip():
+                    self._stderr_tail = (self._stderr_tail + [line.strip()])[-5:]
+                    log.write(f"stderr: {line.rstrip()}\n")
+                    log.flush()
 
     def cancel(self) -> None:
         """Ask the worker to stop after its current unit of work."""
@@ -106,7 +134,8 @@ class BackgroundJob:
             if event is None:
                 self._process.wait()
                 self._fail(f"The worker stopped unexpectedly (exit code {self._process.returncode})"
-                           + (f": {self._stderr_tail[-1]}" if self._stderr_tail else ""))
+                           + (f": {self._stderr_tail[-1]}" if self._stderr_tail else "")
+                           + f" (log: {self.log_path})")
             elif event["type"] == "progress":
                 state.done, state.total, state.message = event["done"], event["total"], event["message"]
                 state.details.update({key: value for key, value in event.items()
@@ -117,6 +146,8 @@ class BackgroundJob:
                 state.status, state.message = "cancelled", "Cancelled"
             elif event["type"] == "error":
                 state.status, state.message = "failed", event["message"]
+                if not event.get("user"):  # a bug: the traceback is in the log
+                    state.message += f" (the full error is in {self.log_path})"
         return state
 
     def _fail(self, message: str) -> None:

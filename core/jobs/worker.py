@@ -10,25 +10,36 @@ work never blocks the UI and a crash cannot take Blender down. The protocol:
   adds ``score`` and, every few steps, ``preview``, the path of a PNG of the style so
   far), ``result`` (job-specific fields),
   ``error`` (``message``: one line for the user; ``user``: True for a problem the user
-  can fix, False for a bug, then ``detail`` holds the traceback), ``cancelled``.
+  can fix, False for a bug, whose traceback is in the log file), ``cancelled``.
 
 Exactly one of ``result``, ``error`` or ``cancelled`` ends a job, then the process exits.
 ``NA_SYS_PATH`` (a JSON list) gives the worker the parent's module search path, so it
-imports numpy and the extension's wheels exactly as Blender does.
+imports numpy and the extension's wheels exactly as Blender does. ``NA_LOG_FILE`` names
+the job's log file: the worker's ``logging`` records go there (see ``background``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import sys
 import threading
-import traceback
 import types
 from pathlib import Path
 
 PACKAGE_ALIAS = "neural_aesthetics_worker"
+log = logging.getLogger("neural_aesthetics.worker")
+
+
+def _start_logging() -> None:
+    """Log records to ``NA_LOG_FILE`` (or stderr, which the parent appends to that file)."""
+    target = os.environ.get("NA_LOG_FILE")
+    handler = logging.FileHandler(target, encoding="utf-8") if target else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
 
 
 def _message(kind: str, **fields) -> None:
@@ -145,9 +156,10 @@ def serve() -> int:
         job = json.loads(sys.stdin.readline())
         run = JOBS[job["kind"]]
     except (ValueError, KeyError, TypeError) as error:
-        _message("error", message=f"The worker got an unreadable job ({error})", user=False, detail="")
+        _message("error", message=f"The worker got an unreadable job ({error})", user=False)
         return 2
     cancel = CancelToken()
+    log.info("%s job started (process %d)", job["kind"], os.getpid())
     threading.Thread(target=_watch_stdin, args=(cancel,), daemon=True).start()
 
     def progress(done: int, total: int, message: str, **extra) -> None:
@@ -156,13 +168,17 @@ def serve() -> int:
     try:
         _message("result", **run(job.get("request", {}), progress, cancel))
     except Cancelled:
+        log.info("cancelled")
         _message("cancelled")
     except UserError as error:
-        _message("error", message=str(error), user=True, detail="")
+        log.info("stopped: %s", error)
+        _message("error", message=str(error), user=True)
         return 1
     except Exception as error:  # a bug: the parent shows one line, the log keeps the trace
-        _message("error", message=f"{type(error).__name__}: {error}", user=False, detail=traceback.format_exc())
+        log.exception("%s job failed", job["kind"])
+        _message("error", message=f"{type(error).__name__}: {error}", user=False)
         return 1
+    log.info("done")
     return 0
 
 
@@ -175,6 +191,7 @@ def _bootstrap() -> int:
     package.__path__ = [str(package_root)]  # the extension root, without running its __init__
     sys.modules[PACKAGE_ALIAS] = package
     worker = __import__(f"{PACKAGE_ALIAS}.core.jobs.worker", fromlist=["serve"])
+    worker._start_logging()
     return worker.serve()
 
 

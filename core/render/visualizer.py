@@ -1,6 +1,6 @@
 """One bake of an audio-reactive visualizer: sound file + style -> numbered image frames.
 
-This is the whole data flow of DESIGN.md in one call, used alike by the Blender
+This is the whole data flow of docs/ARCHITECTURE.md in one call, used alike by the Blender
 operator, the headless command and the tests. Frames are named by their index in the
 sound's content (``Timing.content_index``) and computed from an analysis of the whole
 file, so a frame's pixels do not depend on where the strip sits or how it is trimmed:

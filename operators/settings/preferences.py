@@ -58,7 +58,7 @@ class NEURAL_AESTHETICS_OT_install_training_pack(jobs_ui.WorkerModal, bpy.types.
     def execute(self, context):
         from ...core.jobs.background import BackgroundJob
 
-        state = BackgroundJob("install", self._request(context)).wait()
+        state = BackgroundJob("install", self._request(context), log_dir=user_folder("logs")).wait()
         return self._finished(state)
 
     def invoke(self, context, _event):

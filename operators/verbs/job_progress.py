@@ -64,8 +64,9 @@ class WorkerModal:
 
     def start_worker(self, context, kind: str, request: dict, on_failure=None, message: str = "Starting"):
         from ...core.jobs.background import BackgroundJob
+        from ..blender.paths import user_folder
 
-        self._job = BackgroundJob(kind, request, on_failure=on_failure)
+        self._job = BackgroundJob(kind, request, on_failure=on_failure, log_dir=user_folder("logs"))
         self._started_s = time.monotonic()
         start(context, message)
         self._timer = context.window_manager.event_timer_add(self.TIMER_INTERVAL_S, window=context.window)

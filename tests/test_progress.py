@@ -1,4 +1,4 @@
-"""What the progress bar says about the time left."""
+"""What the progress bar says about the time left (core/progress.py)."""
 
 from __future__ import annotations
 
