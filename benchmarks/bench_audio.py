@@ -32,11 +32,12 @@ import _setup
 
 def _import_core():
     _setup.import_core()
-    from neural_aesthetics.core.audio import analysis as audio, beats  # noqa: E402
+    from neural_aesthetics.core import audio  # noqa: E402
     from neural_aesthetics.core.audio.timing import Timing  # noqa: E402
+    import beat_scoring  # noqa: E402
     import synth_music  # noqa: E402
 
-    return audio, beats, Timing, synth_music
+    return audio, beat_scoring, Timing, synth_music
 
 
 def _song(synth_music, seconds: float):
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     _setup.ensure_libs(("scipy", "soundfile"))
-    audio, beats, Timing, synth_music = _import_core()
+    audio, beat_scoring, Timing, synth_music = _import_core()
     import numpy as np
 
     work = Path(tempfile.mkdtemp(prefix="na-bench-"))
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
         moved_s, _ = best(lambda: audio.analyze(path, moved.pop(), bass_shape, cache_dir=cache_dir))
         for name in track.channels:
             np.testing.assert_array_equal(cached[name], track[name])
-        f, _p, _r = beats.f_measure(song.beats_s, track.beats_s)
+        f, _p, _r = beat_scoring.f_measure(song.beats_s, track.beats_s)
 
         rows = [
             ("track", f"{seconds:.1f} s, 44.1 kHz stereo WAV, {len(song.beats_s)} beats, {args.fps} fps"),

@@ -204,7 +204,7 @@ def _reset_peak() -> None:
 def child_pipeline(wav: str, out_dir: str, tail_frames: int, style_path: str) -> dict:
     """Analysis + plan of the whole song, then the same again with a 1080p bake of its last
     frames (``bake_visualizer``, as a user's bake runs); memory figures of both."""
-    from neural_aesthetics.core.audio import analysis as audio
+    from neural_aesthetics.core import audio
     from neural_aesthetics.core.render import visualizer
     from neural_aesthetics.core.audio.timing import Timing
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import bpy
 
-from ..core.audio import analysis as audio
+from ..core import audio
 from ..core.render import imageio, mapping
 from ..core.train import training as train
 from ..core.render.backend import BACKENDS

@@ -37,7 +37,7 @@ if "neural_aesthetics" not in sys.modules:  # the repository root is the package
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import synth_music  # noqa: E402
-from neural_aesthetics.core.audio import analysis as audio
+from neural_aesthetics.core import audio
 from neural_aesthetics.core.render import imageio, style  # noqa: E402
 from neural_aesthetics.core.render.preview import Preview  # noqa: E402
 from neural_aesthetics.core.audio.timing import Timing  # noqa: E402

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from neural_aesthetics.core.audio import analysis as audio
+from neural_aesthetics.core import audio
 from neural_aesthetics.core.render import mapping
 from neural_aesthetics.core.errors import UserError
 from neural_aesthetics.core.audio.timing import Timing
@@ -393,7 +393,7 @@ def test_a_corrupt_file_raises_a_user_error_naming_it(tmp_path):
 
 
 def _analysis_arrays(path):
-    return audio.load_sound_analysis(path).to_arrays()
+    return audio.analyze_file(path).to_arrays()
 
 
 def _assert_same_analysis(got, expected):
@@ -410,7 +410,7 @@ def test_a_file_analysed_block_by_block_gives_exactly_the_whole_file_analysis(mu
     samples, sample_rate = audio.decode(path)
     whole = audio.analyze_sound(samples, sample_rate)
     assert len(whole.beats_s) >= 8  # the refinement pass over the file had beats to refine
-    monkeypatch.setattr(audio, "DECODE_BLOCK_SAMPLES", block)
+    monkeypatch.setattr(audio.decoding, "DECODE_BLOCK_SAMPLES", block)
     _assert_same_analysis(_analysis_arrays(path), whole.to_arrays())
 
 
@@ -419,7 +419,7 @@ def test_a_decoder_failing_part_way_hands_the_whole_file_to_the_next_one(music, 
     # start, and the analysis is FFmpeg's alone, not half of each.
     path, _hits = music
     real_read = soundfile.SoundFile.read
-    monkeypatch.setattr(audio, "DECODE_BLOCK_SAMPLES", 44100)
+    monkeypatch.setattr(audio.decoding, "DECODE_BLOCK_SAMPLES", 44100)
 
     def analysis_when_libsndfile_fails_at_block(failing_block):
         calls = []

@@ -22,7 +22,7 @@ import synth_music
 from helpers import ROOT
 from PIL import Image
 
-from neural_aesthetics.core.audio import analysis as audio
+from neural_aesthetics.core import audio
 from neural_aesthetics.core.render import bake, visualizer
 from neural_aesthetics.core.render import style as style_io
 from neural_aesthetics.core.errors import UserError

@@ -7,9 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from neural_aesthetics.core.audio import analysis as audio, beats
+from neural_aesthetics.core import audio
+from neural_aesthetics.core.audio import beats
 from neural_aesthetics.core.audio.timing import Timing
 
+import beat_scoring
 import synth_music
 from synth_music import Part
 
@@ -48,12 +50,12 @@ def frame_row(timing: Timing, t: float) -> int:
 
 def test_f_measure_scores_hits_misses_and_extras():
     reference = [1.0, 2.0, 3.0, 4.0]
-    assert beats.f_measure(reference, reference) == (1.0, 1.0, 1.0)
-    assert beats.f_measure(reference, [1.06, 1.95, 3.0, 4.0]) == (1.0, 1.0, 1.0)  # within 70 ms
-    f, precision, recall = beats.f_measure(reference, [1.08, 2.0, 3.0, 3.5, 4.0])  # one late, one extra
+    assert beat_scoring.f_measure(reference, reference) == (1.0, 1.0, 1.0)
+    assert beat_scoring.f_measure(reference, [1.06, 1.95, 3.0, 4.0]) == (1.0, 1.0, 1.0)  # within 70 ms
+    f, precision, recall = beat_scoring.f_measure(reference, [1.08, 2.0, 3.0, 3.5, 4.0])  # one late, one extra
     assert (precision, recall) == (3 / 5, 3 / 4) and f == pytest.approx(2 * 0.6 * 0.75 / 1.35)
-    assert beats.f_measure(reference, [2.0, 2.01])[1:] == (0.5, 0.25)  # each matched once
-    assert beats.f_measure([], []) == (1.0, 1.0, 1.0) and beats.f_measure(reference, [])[0] == 0.0
+    assert beat_scoring.f_measure(reference, [2.0, 2.01])[1:] == (0.5, 0.25)  # each matched once
+    assert beat_scoring.f_measure([], []) == (1.0, 1.0, 1.0) and beat_scoring.f_measure(reference, [])[0] == 0.0
 
 
 # --------------------------------------------------------------------------- beats
@@ -64,12 +66,12 @@ def test_beats_of_a_tempo_change_score_at_least_0_9_in_each_part(tempo_change, t
     found = tempo_change_sound.beats_s
     change_s = track.part_starts_s[1]
 
-    f, _p, _r = beats.f_measure(track.beats_s, found)
+    f, _p, _r = beat_scoring.f_measure(track.beats_s, found)
     assert f >= 0.9
     for lo, hi in ((0.0, change_s), (change_s, math.inf)):  # the new tempo is followed too
         reference = [t for t in track.beats_s if lo <= t < hi]
         estimated = [t for t in found if lo - 0.035 <= t < hi - 0.035]
-        assert beats.f_measure(reference, estimated)[0] >= 0.9, (lo, hi)
+        assert beat_scoring.f_measure(reference, estimated)[0] >= 0.9, (lo, hi)
 
 
 @pytest.mark.parametrize("before,after", [(120, 100), (120, 160), (96, 128), (150, 110)])
@@ -78,17 +80,17 @@ def test_other_tempo_changes_are_followed_too(before, after):
                                           lead_in_s=0.5)
     sound = audio.analyze_sound(track.samples.mean(axis=1), SAMPLE_RATE)
 
-    assert beats.f_measure(track.beats_s, sound.beats_s)[0] >= 0.9
+    assert beat_scoring.f_measure(track.beats_s, sound.beats_s)[0] >= 0.9
     change_s = track.part_starts_s[1]
     after_change = [t for t in sound.beats_s if t >= change_s - 0.035]
-    assert beats.f_measure([t for t in track.beats_s if t >= change_s], after_change)[0] >= 0.9
-    assert beats.f_measure(track.downbeats_s, sound.downbeats_s)[0] >= 0.9
+    assert beat_scoring.f_measure([t for t in track.beats_s if t >= change_s], after_change)[0] >= 0.9
+    assert beat_scoring.f_measure(track.downbeats_s, sound.downbeats_s)[0] >= 0.9
 
 
 def test_beats_are_placed_on_the_hit_to_the_millisecond(tempo_change, tempo_change_sound):
     _path, track = tempo_change
     found = tempo_change_sound.beats_s
-    pairs = beats.match_events(track.beats_s, found)
+    pairs = beat_scoring.match_events(track.beats_s, found)
     errors = np.array([found[j] - track.beats_s[i] for i, j in pairs])
 
     assert len(pairs) >= 0.9 * len(track.beats_s)
@@ -106,7 +108,7 @@ def test_every_beat_lands_on_the_frame_that_contains_it(tempo_change, tempo_chan
     features = audio.frame_features(tempo_change_sound, timing)
 
     beat_rows = np.flatnonzero(features["beat"] == 1)
-    pairs = beats.match_events(track.beats_s, tempo_change_sound.beats_s)
+    pairs = beat_scoring.match_events(track.beats_s, tempo_change_sound.beats_s)
     assert len(pairs) >= 0.9 * len(track.beats_s)
     assert len(beat_rows) == len(tempo_change_sound.beats_s)  # one frame per beat
     edges = timing.frame_edges_s()
@@ -134,7 +136,7 @@ def test_tempo_follows_the_change_and_downbeats_start_the_bars(tempo_change, tem
     tempo = features["tempo_bpm"]
     assert np.median(tempo[30:change_row - 15]) == pytest.approx(120, abs=1)
     assert np.median(tempo[change_row + 15:-45]) == pytest.approx(140, abs=1)
-    assert beats.f_measure(track.downbeats_s, tempo_change_sound.downbeats_s)[0] >= 0.9
+    assert beat_scoring.f_measure(track.downbeats_s, tempo_change_sound.downbeats_s)[0] >= 0.9
     down_rows = np.flatnonzero(features["downbeat"] == 1)
     assert np.all(features["beat"][down_rows] == 1)  # a downbeat is a beat
 
@@ -167,7 +169,7 @@ def test_the_last_beat_of_a_ten_minute_track_is_on_its_frame(tmp_path):
 
     last_row = int(np.flatnonzero(features["beat"] == 1)[-1])
     assert abs(last_row - frame_row(timing, track.beats_s[-1])) <= 1
-    assert beats.f_measure(track.beats_s, features.beats_s)[0] >= 0.9
+    assert beat_scoring.f_measure(track.beats_s, features.beats_s)[0] >= 0.9
 
 
 # --------------------------------------------------------------------------- sections

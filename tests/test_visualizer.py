@@ -11,7 +11,7 @@ import synth_music
 from helpers import ROOT
 
 from neural_aesthetics.core.render import visualizer
-from neural_aesthetics.core.audio.analysis import AudioError
+from neural_aesthetics.core.audio import AudioError
 from neural_aesthetics.core.errors import UserError
 from neural_aesthetics.core.audio.timing import Timing
 

@@ -9,7 +9,6 @@ reflection (``np.pad(mode="reflect")``): the end of a track never wraps into its
 - :func:`attack_release`: an envelope follower that rises with ``attack_s`` and falls
   with ``release_s`` (one-pole, time constants in seconds).
 - :func:`smooth`: a Gaussian blur with a standard deviation of ``sigma_s`` seconds.
-- :func:`percentile_normalise`: divide by the track's percentile and clip to 0..1.
 - :func:`adaptive_normalise`: divide by a centred running average (values around 1.0).
 """
 
@@ -19,7 +18,7 @@ import math
 
 import numpy as np
 
-__all__ = ["shift", "attack_release", "smooth", "percentile_normalise", "adaptive_normalise"]
+__all__ = ["shift", "attack_release", "smooth", "adaptive_normalise"]
 
 
 def _reflect(values: np.ndarray, before: int, after: int) -> np.ndarray:
@@ -79,23 +78,6 @@ def smooth(values: np.ndarray, fps: float, sigma_s: float) -> np.ndarray:
     taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     taps /= taps.sum()
     return np.convolve(_reflect(values, radius, radius), taps, mode="valid")
-
-
-def percentile_normalise(values: np.ndarray, percentile: float, reference: np.ndarray | None = None) -> np.ndarray:
-    """``values`` divided by the ``percentile`` of ``reference`` (default: ``values``), clipped to 0..1.
-
-    If that percentile is 0 the maximum is used; all zeros stay zeros.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    reference = values if reference is None else np.asarray(reference, dtype=np.float64)
-    if reference.size == 0:
-        return np.zeros_like(values)
-    top = float(np.percentile(reference, percentile))
-    if top <= 0:
-        top = float(np.max(reference))
-    if top <= 0:
-        return np.zeros_like(values)
-    return np.clip(values / top, 0.0, 1.0)
 
 
 def adaptive_normalise(values: np.ndarray, fps: float, window_s: float, ceiling: float = 4.0) -> np.ndarray:

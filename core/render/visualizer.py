@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..audio import analysis as audio
+from .. import audio
 from . import bake, imageio, mapping, style as style_io
 from . import backend as backends
 from ..errors import UserError

@@ -22,7 +22,7 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from ...core.audio import analysis as audio
+from ...core import audio
 from ...core.errors import UserError
 from ..blender import compat, strips
 from ..settings import preferences

@@ -1,0 +1,179 @@
+"""The timing-independent analysis of a song (:class:`.grid.SoundAnalysis`): the
+streaming passes, then beats, downbeats and sections from their series.
+
+This is the slow stage that the disk cache (:mod:`.cache`) stores; :mod:`.features`
+turns its result into per-frame channels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import beats as beat_tools
+from . import sections as section_tools
+from . import decoding
+from .decoding import Excerpts, decode_with
+from .grid import Grid, SoundAnalysis, cumulative, grid_means, interval_means
+from .params import AnalysisParams
+from .spectral import LevelStream, SpectralStream, sustained
+
+
+
+_MIN_BEATS = 4
+
+
+def _beats(samples_near, sample_rate, n_samples, flux, flux_first_s, hop_s, params):
+    """Beat times (seconds) from the onset flux: tempo curve, DP tracking, onset refinement.
+
+    ``samples_near(n_samples, ranges)`` gives the file's samples in those ``(start, stop)``
+    ranges, sliced like the whole mono array (see ``beats.onset_search_ranges``).
+    """
+    duration = n_samples / float(sample_rate)
+    pairs = len(flux) // 2
+    if pairs < 4 or not np.any(flux > 0):
+        return np.zeros(0)
+    novelty = flux[: 2 * pairs].reshape(pairs, 2).sum(axis=1)
+    cell_s = 2 * hop_s
+    times, bpm = beat_tools.tempo_curve(novelty, cell_s, params.tempo_min_bpm, params.tempo_max_bpm,
+                                        params.tempo_prior_bpm)
+    bpm_per_cell = np.interp((np.arange(pairs) + 0.5) * cell_s, times, bpm)
+    cells = beat_tools.track_beats(novelty, cell_s, bpm_per_cell, tightness=params.beat_tightness)
+    beat_s = flux_first_s + cells * cell_s
+    if params.refine_beats and len(beat_s):
+        near = beat_s + 0.5 * cell_s
+        samples = samples_near(n_samples, beat_tools.onset_search_ranges(n_samples, sample_rate, near))
+        beat_s = beat_tools.refine_onsets(samples, sample_rate, near)
+    beat_s = np.unique(beat_s[(beat_s >= 0) & (beat_s < duration)])
+    if len(beat_s) < _MIN_BEATS:  # a hit or two is not a pulse
+        return np.zeros(0)
+    if len(beat_s) > 1:  # two beats refined onto the same hit: keep one
+        keep = np.concatenate([[True], np.diff(beat_s) > 0.25 * np.median(np.diff(beat_s))])
+        beat_s = beat_s[keep]
+    return beat_s
+
+
+def _downbeats(beat_s, bass, chroma_grid, duration, params):
+    """The beats that start bars: a bass onset and a harmonic change mark a bar's first beat.
+
+    ``bass``: the power below ``spectral.DOWNBEAT_BASS_HZ`` per STFT window, a ``Grid``.
+    """
+    if len(beat_s) < 2 * params.beats_per_bar:
+        return beat_s[:1] if params.beats_per_bar == 1 else np.zeros(0)
+    bass_cum = cumulative(bass.values)
+    span = 0.08
+    after = interval_means(bass_cum, beat_s, beat_s + span, bass.cell_s, bass.first_s, duration)
+    before = interval_means(bass_cum, beat_s - span, beat_s, bass.cell_s, bass.first_s, duration)
+    bass_onset = np.maximum(0.0, np.log(after + 1e-10) - np.log(before + 1e-10))
+    edges = np.append(beat_s, min(duration, beat_s[-1] + (beat_s[-1] - beat_s[-2])))
+    chroma = grid_means(chroma_grid, edges, duration)
+    norms = np.linalg.norm(chroma, axis=1)
+    unit = chroma / np.maximum(norms, 1e-12)[:, None]
+    change = np.zeros(len(beat_s))
+    change[1:] = 1.0 - np.sum(unit[1:] * unit[:-1], axis=1)
+    evidence = np.zeros(len(beat_s))
+    for part in (bass_onset, change):
+        mean = float(np.mean(part))
+        if mean > 0:
+            evidence += part / mean
+    return beat_s[beat_tools.downbeat_mask(evidence, params.beats_per_bar)]
+
+
+def _sections(timbre_grid, chroma_grid, beat_s, downbeat_s, duration, params):
+    """Section start times (seconds, after the first section), snapped to (down)beats.
+
+    ``timbre_grid``: half-octave band powers per STFT window (``_timbre_sums``), a ``Grid``.
+    """
+    if duration < 2 * params.min_section_s:
+        return np.zeros(0)
+    block_s = max(0.5, duration / 1500.0)
+    edges = np.arange(0.0, duration + 1e-9, block_s)
+    if len(edges) < 5:
+        return np.zeros(0)
+    # column by column: one float64 running sum of the song at a time, not twenty
+    timbre = np.stack([grid_means(Grid(timbre_grid.values[:, column], timbre_grid.first_s, timbre_grid.cell_s),
+                                   edges, duration) for column in range(timbre_grid.values.shape[1])], axis=1)
+    timbre = np.log10(timbre + 1e-10)
+    chroma = grid_means(chroma_grid, edges, duration)
+    chroma = chroma / np.maximum(chroma.max(axis=1, keepdims=True), 1e-12)
+    features = np.concatenate([timbre, chroma], axis=1)
+    bounds = section_tools.section_boundaries(features, block_s, params.section_kernel_s, params.min_section_s,
+                                              params.section_threshold)
+    snapped = []
+    period = float(np.median(np.diff(beat_s))) if len(beat_s) > 1 else 0.0
+    for t in bounds:
+        if len(downbeat_s) and abs(downbeat_s - t).min() <= period:
+            t = float(downbeat_s[np.argmin(abs(downbeat_s - t))])
+        elif len(beat_s):
+            t = float(beat_s[np.argmin(abs(beat_s - t))])
+        if 0 < t < duration and (not snapped or t > snapped[-1]):
+            snapped.append(t)
+    return np.array(snapped, dtype=np.float64)
+
+
+def analyze_sound(samples: np.ndarray, sample_rate: int, params: AnalysisParams = AnalysisParams()) -> SoundAnalysis:
+    """The timing-independent analysis of mono samples (what the cache stores)."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim != 1:
+        raise ValueError(f"expected mono samples, got shape {samples.shape}")
+    if sample_rate <= 0:
+        raise ValueError(f"sample rate must be positive, got {sample_rate}")
+    return _analyze_blocks(sample_rate, _array_blocks(samples), lambda _n, _ranges: samples, params)
+
+
+def analyze_file(path, params: AnalysisParams = AnalysisParams()) -> SoundAnalysis:
+    """The timing-independent analysis of a sound file, decoded block by block.
+
+    Memory does not grow with the file's length but for the analysis series (a few MB a
+    minute); beat refinement reads the samples around the beats in a second decode pass.
+    """
+    def consume(sample_rate, blocks, reopen):
+        return _analyze_blocks(sample_rate, blocks, lambda n, ranges: Excerpts.read(reopen(), n, ranges), params)
+
+    return decode_with(path, consume)
+
+
+def _analyze_blocks(sample_rate: int, blocks, samples_near, params: AnalysisParams) -> SoundAnalysis:
+    """``analyze_sound`` of a file's mono float32 samples given in ``blocks`` (in order).
+
+    ``samples_near(n_samples, ranges)``: the samples in those ``(start, stop)`` ranges,
+    sliced like the whole array (for beat refinement, after ``blocks`` is exhausted).
+    """
+    cell = max(1, int(round(params.level_cell_s * sample_rate)))
+    level = LevelStream(cell)
+    spectral = SpectralStream(sample_rate, params)
+    for block in blocks:
+        level.feed(block)
+        spectral.feed(block)
+    n = spectral.n_samples
+    duration = n / float(sample_rate)
+    series = spectral.finish()
+    hop_s = series["hop_s"]
+    grids = {
+        "level": Grid(level.finish(), 0.0, cell / float(sample_rate)),
+        "onset": Grid(series["flux"], series["flux_first_s"], hop_s),
+    }
+    beat_s = np.zeros(0)
+    downbeat_s = np.zeros(0)
+    section_s = np.zeros(0)
+    if n:
+        first_s = series["spectral_first_s"]
+        chroma = sustained(series["chroma"], hop_s, params.hpss_time_s)
+        grids.update(
+            bands=Grid(series["band_ms"], first_s, hop_s),
+            centroid=Grid(series["centroid"], first_s, hop_s),
+            flux=Grid(series["lin_flux"], first_s, hop_s),
+            chroma=Grid(chroma, first_s, 4 * hop_s),
+            hp=Grid(series["hp"], first_s, hop_s),
+        )
+        beat_s = _beats(samples_near, sample_rate, n, series["flux"], series["flux_first_s"], hop_s, params)
+        downbeat_s = _downbeats(beat_s, Grid(series["bass"], first_s, hop_s), grids["chroma"], duration, params)
+        section_s = _sections(Grid(series["timbre"], first_s, hop_s), grids["chroma"], beat_s, downbeat_s,
+                              duration, params)
+    return SoundAnalysis(int(sample_rate), n, grids, beat_s, downbeat_s, section_s)
+
+
+def _array_blocks(samples: np.ndarray):
+    """Decoded samples in the blocks a decoder would give (the same code runs for both)."""
+    return (samples[start:start + decoding.DECODE_BLOCK_SAMPLES] for start in range(0, len(samples), decoding.DECODE_BLOCK_SAMPLES))
+
+
