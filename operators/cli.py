@@ -17,7 +17,10 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import io
 import math
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -28,6 +31,7 @@ from ..core.render import imageio, mapping
 from ..core.train import training as train
 from ..core.render.backend import BACKENDS
 from ..core.errors import UserError
+from ..core.render.limits import MAX_SEED
 from ..core.render.visualizer import MAX_SIDE_PX, bake_visualizer
 from .settings import preferences
 from .blender import strips, style_previews as styles
@@ -71,8 +75,8 @@ def _seed(text: str) -> int:
         seed = int(text)
     except ValueError:
         seed = -1
-    if seed < 0:
-        raise argparse.ArgumentTypeError(f"seed must be a whole number >= 0, got '{text}'")
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seed must be a whole number from 0 to {MAX_SEED}, got '{text}'")
     return seed
 
 
@@ -104,14 +108,16 @@ def _effect_strip(text: str) -> tuple[str, str]:
     return effect, strip
 
 
+_FRAME_RANGE = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?$")
+
+
 def _frame_range(text: str) -> tuple[int, int]:
-    """``A-B`` (inclusive scene frames) or a single frame ``A``."""
-    try:
-        first, _, last = text.partition("-")
-        first_frame = int(first)
-        last_frame = int(last) if last else first_frame
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"frames must look like 101-200, got '{text}'") from None
+    """``A-B`` (inclusive scene frames, either may be negative: ``-50--40``) or a single frame ``A``."""
+    match = _FRAME_RANGE.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"frames must look like 101-200 (or -50--40), got '{text}'")
+    first_frame = int(match.group(1))
+    last_frame = int(match.group(2)) if match.group(2) is not None else first_frame
     if last_frame < first_frame:
         raise argparse.ArgumentTypeError(f"frame range {text} ends before it starts")
     return first_frame, last_frame
@@ -205,7 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Analyse a sound strip of the open .blend: one CSV row per scene frame it covers.",
     )
     _strip_options(analyze)
-    analyze.add_argument("--out", required=True, metavar="CSV", help="the CSV file to write ('//' = next to the .blend)")
+    analyze.add_argument("--out", required=True, metavar="CSV", help="the CSV file to write ('//' = next to the "
+                         ".blend); an existing file is replaced only if this command wrote it")
+    analyze.add_argument("--overwrite", action="store_true", help="replace the --out file even if it is not a "
+                         "features CSV written by this command (never the sound file itself)")
 
     bake = commands.add_parser(
         "bake", help="bake a sound strip's frames (or a chunk of them); the .blend is not changed",
@@ -275,18 +284,52 @@ def _request(args, scene):
     return sound_strip, strips.bake_request(scene, sound_strip, settings, style=args.style, output_dir=args.output)
 
 
+CSV_HEADER_START = "frame,"
+"""How a features CSV written by ``analyze`` starts (its first column is the scene frame)."""
+
+
+def check_csv_target(out: Path, sound: Path, overwrite: bool) -> None:
+    """Refuse an ``analyze --out`` path that would destroy something: the sound file itself
+    (even with ``overwrite``), a folder, or an existing file that is not a features CSV this
+    command wrote (unless ``overwrite``)."""
+    if out.exists() and sound.exists() and os.path.samefile(out, sound):
+        raise UserError(f"--out {out} is the sound file being analysed: write the CSV to another file")
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder: give a file name, e.g. {out / 'features.csv'}")
+    if not out.exists() or overwrite:
+        return
+    try:
+        with open(out, encoding="utf-8") as stream:
+            ours = stream.read(len(CSV_HEADER_START)) == CSV_HEADER_START
+    except (OSError, UnicodeDecodeError):
+        ours = False
+    if not ours:
+        raise UserError(f"--out {out} already exists and is not a features CSV written by analyze: choose another "
+                        f"file, or pass --overwrite to replace it")
+
+
 def _analyze(args) -> int:
     scene = _scene(args)
     sound_strip = strips.find_sound_strip(scene, args.strip)
     timing = strips.strip_timing(scene, sound_strip)
-    track = audio.analyze(strips.sound_file(sound_strip), timing)
-    out = bpy.path.abspath(args.out)
+    sound = strips.sound_file(sound_strip)
+    out = Path(bpy.path.abspath(args.out))
+    check_csv_target(out, sound, args.overwrite)
+    track = audio.analyze(sound, timing)
     names = sorted(track.channels)
-    with open(out, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["frame", *names])
-        for row, frame in enumerate(timing.frames()):
-            writer.writerow([int(frame), *(f"{float(track[name][row]):.6g}" for name in names)])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["frame", *names])
+    for row, frame in enumerate(timing.frames()):
+        writer.writerow([int(frame), *(f"{float(track[name][row]):.6g}" for name in names)])
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "w", newline="", encoding="utf-8") as stream:
+            stream.write(text.getvalue())
+        os.replace(temporary, out)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     print(f"{COMMAND}: wrote {timing.n_frames} frames x {len(names)} features to {out}")
     return EXIT_OK
 
@@ -371,10 +414,24 @@ def _train(args) -> int:
 HANDLERS = {"analyze": _analyze, "bake": _bake, "add-strip": _add_strip, "train": _train}
 
 
+def _joined_values(argv: list[str]) -> list[str]:
+    """``--frames -50--40`` as ``--frames=-50--40``: argparse takes a value starting with '-'
+    for an option unless it is joined to its option."""
+    words, index = [], 0
+    while index < len(argv):
+        if argv[index] == "--frames" and index + 1 < len(argv) and argv[index + 1].startswith("-"):
+            words.append(f"--frames={argv[index + 1]}")
+            index += 2
+        else:
+            words.append(argv[index])
+            index += 1
+    return words
+
+
 def main(argv: list[str]) -> int:
     """Entry point of the registered command; ``argv`` are the words after the command name."""
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(_joined_values(argv))
     except _UsageError as error:
         print(f"{COMMAND}: error: {error} (see --help)", file=sys.stderr)
         return EXIT_USAGE

@@ -22,7 +22,9 @@ import bpy
 import numpy as np
 
 from ..core.errors import UserError
+from ..core.render.frame_folder import reuse_problem
 from ..core.render.preview import PREVIEW_SIZE, Preview, blender_pixels
+from ..core.render.visualizer import bake_key
 from ..core.audio.timing import Timing
 from .blender import compat, strips
 
@@ -55,29 +57,27 @@ def preview_time_s(timing: Timing, frame: int) -> float | None:
     return timing.content_index(frame) / timing.fps
 
 
-def _file_stamp(path) -> tuple:
+def _file_stamp(path) -> str:
+    """A file's path, size and modification time: a cheap stand-in for its digest."""
     stat = os.stat(path)
-    return str(path), stat.st_size, stat.st_mtime_ns
+    return f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
-def preview_key(request) -> tuple:
-    """What a built ``Preview`` depends on: when this changes, it is built again.
+def preview_key(request) -> dict:
+    """What a built ``Preview`` depends on: when ``frame_folder.reuse_problem`` finds a
+    difference from the key it was built for, it is built again.
 
-    The sound and style files (by path, size and modification time), the mapping settings,
-    the frame rate, the strip's frames relative to the sound's start and the stems (their
-    files and where they sit relative to the song): moving a strip by whole frames keeps
+    The bake's identity (``visualizer.bake_key``, files named by path, size and date) less
+    what only the written files depend on (size and format), plus the strip's frames
+    relative to the sound's start and the renderer: moving a strip by whole frames keeps
     the preview, as it keeps baked frames.
     """
-    timing = request.timing
-    zero = timing.content_zero_frame
-    return (
-        _file_stamp(request.audio_path), _file_stamp(request.style_path), request.seed, request.strength,
-        request.preset, tuple(sorted(request.preset_strengths.items())),
-        tuple(sorted(request.preset_smoothing.items())), request.backend, timing.fps,
-        round(timing.origin_frame - zero, 6), timing.frame_first - zero, timing.frame_end - zero,
-        tuple((effect, _file_stamp(source.audio_path), round(source.origin_frame - timing.origin_frame, 6))
-              for effect, source in sorted(request.sources.items())),
-    )
+    key = bake_key(request, fingerprint=_file_stamp)
+    del key["size"], key["image_format"]
+    zero = request.timing.content_zero_frame
+    key["span"] = [request.timing.frame_first - zero, request.timing.frame_end - zero]
+    key["backend"] = request.backend
+    return key
 
 
 def preview_request(scene, strip, settings):
@@ -139,7 +139,7 @@ def _redraw_sequencers() -> None:
 class _Build(threading.Thread):
     """Analyses and plans a song for a ``Preview`` off the main thread (pure ``core`` code, no bpy)."""
 
-    def __init__(self, scene_name: str, request, key: tuple):
+    def __init__(self, scene_name: str, request, key: dict):
         super().__init__(name="neural-aesthetics-preview", daemon=True)
         self.scene_name, self.request, self.key = scene_name, request, key
         self.preview: Preview | None = None
@@ -166,7 +166,7 @@ class LivePreview:
 
     def __init__(self):
         self.preview: Preview | None = None
-        self.key: tuple | None = None
+        self.key: dict | None = None
         self.pixels: np.ndarray | None = None
         self.size = (0, 0)
         self.version = 0
@@ -198,7 +198,7 @@ class LivePreview:
             raise UserError(problem)
         request = preview_request(scene, strip, scene.neural_aesthetics)
         key = preview_key(request)
-        if key != self.key:
+        if self.key is None or reuse_problem(self.key, key) is not None:
             if not wait:
                 self._start_build(scene.name, request, key)
                 self.status = f"Preparing the preview of '{strip.name}'..."
@@ -215,7 +215,7 @@ class LivePreview:
         self.status = f"'{strip.name}' at {time_s:.2f} s"
         return True
 
-    def _start_build(self, scene_name: str, request, key: tuple) -> None:
+    def _start_build(self, scene_name: str, request, key: dict) -> None:
         if self.build is not None and self.build.key == key:
             return  # already being prepared
         self.build = _Build(scene_name, request, key)

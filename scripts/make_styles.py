@@ -90,7 +90,7 @@ def make_style(recipe: ProceduralStyle, out_dir: Path) -> Path:
     """Write one recipe's style files into ``out_dir``; return the ``.safetensors`` path."""
     architecture, weights = style_weights(recipe)
     # The thumbnail shows the first frame a bake with the default seed (0) starts from.
-    first_latent = mapping.plan_frames(np.zeros(1), np.zeros(1), 24.0, architecture["latent_dim"], seed=0).latents[0]
+    first_latent = mapping.first_latent(architecture["latent_dim"])
     rgb = cppn.CPPN(architecture, weights).render(first_latent, *THUMBNAIL_SIZE)
     metadata = {
         "label": f"{recipe.title}: procedural — random CPPN, seed {recipe.seed}, {recipe.character} (not CLIP-trained)",

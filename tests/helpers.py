@@ -27,3 +27,9 @@ def built_package() -> Path:
                        check=True)
         zips = sorted((ROOT / "dist").glob(f"{EXTENSION_ID}-*-linux_x64.zip"))
     return zips[-1]
+
+
+def strip_folder(sound) -> Path:
+    """Where a strip's frames go under an output folder: ``<.blend name>/<strip id>`` (the
+    test scenes are saved as ``project.blend``)."""
+    return Path("project") / sys.modules[f"{INSTALLED_MODULE}.operators.blender.strips"].strip_id(sound)

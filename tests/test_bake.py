@@ -38,6 +38,13 @@ def procedural_style():
                        metadata={}, path=None)
 
 
+def _plan(loudness, onset, seed: int, latent_dim: int = 8, fps: float = FPS, **settings) -> mapping.FramePlan:
+    """``mapping.plan`` of a track of only loudness and onsets (the pulse preset: flow and pulse)."""
+    loudness, onset = np.asarray(loudness, dtype=np.float64), np.asarray(onset, dtype=np.float64)
+    track = {"loudness": loudness, "rms": loudness / 2, "onset_strength": onset, "onset": onset}
+    return mapping.plan(track, fps, latent_dim=latent_dim, seed=seed, preset="pulse", **settings)
+
+
 def _step_sizes(frames: np.ndarray) -> np.ndarray:
     """Mean absolute change from the previous frame, per frame (index 0 = 0)."""
     flat = frames.reshape(len(frames), -1).astype(np.float64)
@@ -53,9 +60,9 @@ def _hidden_files(folder: Path) -> list[str]:
 
 def test_plan_is_deterministic_for_a_seed_and_differs_between_seeds():
     loudness, onset = _synthetic_music()
-    first = mapping.plan_frames(loudness, onset, FPS, latent_dim=8, seed=1)
-    again = mapping.plan_frames(loudness, onset, FPS, latent_dim=8, seed=1)
-    other = mapping.plan_frames(loudness, onset, FPS, latent_dim=8, seed=2)
+    first = _plan(loudness, onset, latent_dim=8, seed=1)
+    again = _plan(loudness, onset, latent_dim=8, seed=1)
+    other = _plan(loudness, onset, latent_dim=8, seed=2)
     assert first.latents.shape == (len(loudness), 8) and first.latents.dtype == np.float32
     assert first.zoom.shape == (len(loudness),) and first.zoom.dtype == np.float32
     np.testing.assert_array_equal(first.latents, again.latents)
@@ -65,14 +72,14 @@ def test_plan_is_deterministic_for_a_seed_and_differs_between_seeds():
 
 def test_latent_moves_more_on_onsets_and_when_loud():
     loudness, onset = _synthetic_music()
-    plan = mapping.plan_frames(loudness, onset, FPS, latent_dim=8, seed=3)
+    plan = _plan(loudness, onset, latent_dim=8, seed=3)
     step = _step_sizes(plan.latents)
     assert step[list(ONSET_FRAMES)].min() > 3 * step[QUIET_FRAMES].max()
     assert plan.zoom[list(ONSET_FRAMES)].min() > 1.05 and plan.zoom[QUIET_FRAMES].max() < 1.01
 
-    silent = mapping.plan_frames(np.zeros(48), np.zeros(48), FPS, latent_dim=8, seed=3)
-    loud = mapping.plan_frames(np.ones(48), np.zeros(48), FPS, latent_dim=8, seed=3)
-    assert _step_sizes(loud.latents)[1:].mean() > 4 * _step_sizes(silent.latents)[1:].mean()
+    silent = _plan(np.zeros(48), np.zeros(48), latent_dim=8, seed=3)
+    loud = _plan(np.ones(48), np.zeros(48), latent_dim=8, seed=3)
+    assert _step_sizes(loud.latents)[1:].mean() > 3 * _step_sizes(silent.latents)[1:].mean()
 
 
 def test_same_music_at_25_and_50_fps_gives_the_same_latent_at_the_same_time():
@@ -84,16 +91,16 @@ def test_same_music_at_25_and_50_fps_gives_the_same_latent_at_the_same_time():
     loudness_25 = loudness_50.reshape(100, 2).mean(axis=1)
     onset_25 = onset_50.reshape(100, 2).max(axis=1)
 
-    plan_50 = mapping.plan_frames(loudness_50, onset_50, 50.0, latent_dim=8, seed=4)
-    plan_25 = mapping.plan_frames(loudness_25, onset_25, 25.0, latent_dim=8, seed=4)
+    plan_50 = _plan(loudness_50, onset_50, fps=50.0, latent_dim=8, seed=4)
+    plan_25 = _plan(loudness_25, onset_25, fps=25.0, latent_dim=8, seed=4)
     np.testing.assert_allclose(plan_25.latents, plan_50.latents[::2], atol=1e-4)
     np.testing.assert_allclose(plan_25.zoom, plan_50.zoom[::2], atol=1e-5)
 
 
 def test_strength_zero_ignores_the_music():
     loudness, onset = _synthetic_music()
-    calm = mapping.plan_frames(np.zeros_like(loudness), np.zeros_like(onset), FPS, latent_dim=8, seed=5, strength=0)
-    ignored = mapping.plan_frames(loudness, onset, FPS, latent_dim=8, seed=5, strength=0)
+    calm = _plan(np.zeros_like(loudness), np.zeros_like(onset), latent_dim=8, seed=5, strength=0)
+    ignored = _plan(loudness, onset, latent_dim=8, seed=5, strength=0)
     np.testing.assert_allclose(ignored.latents, calm.latents, atol=1e-6)
     np.testing.assert_array_equal(ignored.zoom, np.ones(len(loudness), np.float32))
 
@@ -153,7 +160,7 @@ architecture = cppn.default_architecture()
 loaded = style.Style(name="t", architecture=architecture, weights=cppn.random_weights(architecture, 1), metadata={{}}, path=None)
 plan = mapping.plan({{"loudness": np.zeros(3), "onset": np.zeros(3)}}, 24.0, 8, 0)
 bake.bake_sequence(loaded, plan, range(3), {str(tmp_path)!r}, 16, 9, backend="numpy")
-preview.render_preview(loaded, plan, 24.0, 0.05, backend="numpy")
+preview.Preview.from_style(loaded, plan, 24.0, backend="numpy").frame_at(0.05)
 assert "torch" not in sys.modules, "torch was imported"
 print("ok")
 """
@@ -226,7 +233,7 @@ def test_exr_holds_linear_half_floats():
 
 def test_baked_frames_change_much_more_on_onsets_than_when_quiet(procedural_style, tmp_path):
     loudness, onset = _synthetic_music()
-    plan = mapping.plan_frames(loudness, onset, FPS, latent_dim=8, seed=6)
+    plan = _plan(loudness, onset, latent_dim=8, seed=6)
     messages = []
     result = bake.bake_sequence(procedural_style, plan, range(len(loudness)), tmp_path / "frames", 64, 36,
                                 progress=lambda done, total, message: messages.append((done, total, message)))
@@ -243,7 +250,7 @@ def test_baked_frames_change_much_more_on_onsets_than_when_quiet(procedural_styl
 
 def test_resumed_bake_skips_existing_frames_and_matches_a_fresh_bake(procedural_style, tmp_path):
     loudness, onset = _synthetic_music(n_frames=10, onset_frames=(3,))
-    plan = mapping.plan_frames(loudness, onset, FPS, latent_dim=8, seed=7)
+    plan = _plan(loudness, onset, latent_dim=8, seed=7)
     indices = list(range(100, 110))
     fresh = bake.bake_sequence(procedural_style, plan, indices, tmp_path / "fresh", 48, 27)
 
@@ -263,7 +270,7 @@ def test_resumed_bake_skips_existing_frames_and_matches_a_fresh_bake(procedural_
 @pytest.mark.parametrize("frames_before_cancel", [0, 3])
 def test_cancel_leaves_exactly_the_finished_frames(procedural_style, tmp_path, frames_before_cancel):
     loudness, onset = _synthetic_music(n_frames=8, onset_frames=(2,))
-    plan = mapping.plan_frames(loudness, onset, FPS, latent_dim=8, seed=8)
+    plan = _plan(loudness, onset, latent_dim=8, seed=8)
     token = jobs.CancelToken()
     if frames_before_cancel == 0:
         token.cancel()
@@ -280,7 +287,7 @@ def test_cancel_leaves_exactly_the_finished_frames(procedural_style, tmp_path, f
 
 
 def test_failed_write_leaves_no_temporary_or_partial_file(procedural_style, tmp_path, monkeypatch):
-    plan = mapping.plan_frames(np.zeros(2), np.zeros(2), FPS, latent_dim=8, seed=9)
+    plan = _plan(np.zeros(2), np.zeros(2), latent_dim=8, seed=9)
 
     def failing_write(target, data):
         Path(target).write_bytes(data[:len(data) // 2])
@@ -296,7 +303,7 @@ def test_failed_write_leaves_no_temporary_or_partial_file(procedural_style, tmp_
 
 
 def test_plan_and_indices_must_match(procedural_style, tmp_path):
-    plan = mapping.plan_frames(np.zeros(3), np.zeros(3), FPS, latent_dim=8, seed=0)
+    plan = _plan(np.zeros(3), np.zeros(3), latent_dim=8, seed=0)
     with pytest.raises(ValueError, match="3 latents"):
         bake.bake_sequence(procedural_style, plan, [0, 1], tmp_path, 16, 9)
 
@@ -316,7 +323,7 @@ def test_bundled_styles_load_and_render():
         with Image.open(info.thumbnail_path) as thumbnail:
             assert (thumbnail.mode, thumbnail.size) == ("RGB", (160, 90))
         loaded = style.load_style(info.path)
-        plan = mapping.plan_frames(np.full(3, 0.5), np.array([0.0, 1.0, 0.0]), FPS,
+        plan = _plan(np.full(3, 0.5), np.array([0.0, 1.0, 0.0]),
                                    latent_dim=loaded.architecture["latent_dim"], seed=0)
         image = cppn.CPPN.from_style(loaded).render(plan.latents[1], 64, 36, zoom=float(plan.zoom[1]))
         assert image.std(axis=(0, 1)).max() > 0.05, f"{info.name} renders a flat image"
@@ -336,7 +343,7 @@ def test_one_style_bakes_landscape_portrait_and_4k_square_frames_of_the_same_pic
     # 1920x1080, 1080x1920 and 4096x4096 from one style: the shorter side always spans the
     # same square of the picture, so each frame holds it (sharper on the larger one).
     loaded = style.load_style(ROOT / "styles" / "ember.safetensors")
-    plan = mapping.plan_frames(np.full(1, 0.5), np.zeros(1), FPS, latent_dim=loaded.architecture["latent_dim"],
+    plan = _plan(np.full(1, 0.5), np.zeros(1), latent_dim=loaded.architecture["latent_dim"],
                                seed=0)
     frames = {}
     for width, height in ((1920, 1080), (1080, 1920), (4096, 4096)):

@@ -140,12 +140,13 @@ def test_default_output_folder_preference_applies_to_scenes_that_never_set_their
     scene, sound = sound_scene
     settings = scene.neural_aesthetics
     prefs = preferences.get()
-    assert strips.bake_request(scene, sound, settings).out_dir == tmp_path / "neural_frames" / sound.name
+    leaf = Path("project") / strips.strip_id(sound)
+    assert strips.bake_request(scene, sound, settings).out_dir == tmp_path / "neural_frames" / leaf
     try:
         prefs.default_output_dir = str(tmp_path / "farm")
-        assert strips.bake_request(scene, sound, settings).out_dir == tmp_path / "farm" / sound.name
+        assert strips.bake_request(scene, sound, settings).out_dir == tmp_path / "farm" / leaf
         settings.output_dir = str(tmp_path / "mine")
-        assert strips.bake_request(scene, sound, settings).out_dir == tmp_path / "mine" / sound.name
+        assert strips.bake_request(scene, sound, settings).out_dir == tmp_path / "mine" / leaf
     finally:
         prefs.default_output_dir = ""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import INSTALLED_MODULE, ROOT
+from helpers import INSTALLED_MODULE, ROOT, strip_folder
 
 bpy = pytest.importorskip("bpy", reason="needs the bpy wheel: run `make test`")
 
@@ -80,8 +80,8 @@ def test_chunks_baked_separately_are_byte_identical_to_a_whole_bake(cli, sound_s
     assert cli.main(["bake", "--size", "64x36", "--output", str(tmp_path / "whole")]) == 0
     assert cli.main(["bake", "--size", "64x36", "--output", str(tmp_path / "chunks"), "--frames", f"{middle}-{last}"]) == 0
     assert cli.main(["bake", "--size", "64x36", "--output", str(tmp_path / "chunks"), "--frames", f"{first}-{middle - 1}"]) == 0
-    whole = sorted((tmp_path / "whole" / sound.name).glob("*.png"))
-    chunks = sorted((tmp_path / "chunks" / sound.name).glob("*.png"))
+    whole = sorted((tmp_path / "whole" / strip_folder(sound)).glob("*.png"))
+    chunks = sorted((tmp_path / "chunks" / strip_folder(sound)).glob("*.png"))
     assert [p.name for p in whole] == [p.name for p in chunks] and len(whole) == sound.frame_final_duration
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(whole, chunks))
     assert image_strips(scene) == [], "bake leaves the .blend alone"

@@ -38,7 +38,7 @@ class UiContext:
 
 def driven_bake(sound_scene):
     """A modal-mixin object running a real worker bake, as ``invoke`` leaves it."""
-    jobs_ui, worker = installed("operators.verbs.job_progress"), installed("core.jobs.worker")
+    jobs_ui = installed("operators.verbs.job_progress")
     scene, strip = sound_scene
     request = installed("operators.blender.strips").bake_request(scene, strip, scene.neural_aesthetics)
     request = dataclasses.replace(request, width=400, height=225)
@@ -53,7 +53,7 @@ def driven_bake(sound_scene):
             return {"FINISHED"}
 
     driver, context = Driver(), UiContext()
-    driver._job = installed("core.jobs.background").BackgroundJob("bake", worker.encode_bake_request(request))
+    driver._job = installed("core.jobs.background").BackgroundJob("bake", request.to_json())
     driver._started_s = time.monotonic()
     jobs_ui.start(context, "Analysing the sound")
     return driver, context, request

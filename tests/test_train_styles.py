@@ -39,8 +39,8 @@ def test_bundled_styles_look_clearly_different_from_each_other():
     renders = {}
     for info in style.list_styles([STYLES_DIR]):
         loaded = style.load_style(info.path)
-        plan = mapping.plan_frames(np.full(3, 0.5), np.array([0.0, 1.0, 0.0]), 24.0,
-                                   latent_dim=loaded.architecture["latent_dim"], seed=0)
+        track = {"loudness": np.full(3, 0.5), "onset": np.array([0.0, 1.0, 0.0])}
+        plan = mapping.plan(track, 24.0, latent_dim=loaded.architecture["latent_dim"], seed=0, preset="pulse")
         image = cppn.CPPN.from_style(loaded).render(plan.latents[1], 64, 36, zoom=float(plan.zoom[1]))
         assert image.std(axis=(0, 1)).max() > 0.05, f"{info.name} renders a flat image"
         renders[info.name] = image

@@ -93,9 +93,8 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from neural_aesthetics.core.render import bake
+from neural_aesthetics.core.render import folder_lock
 from neural_aesthetics.core import progress as jobs
-from neural_aesthetics.core.jobs import worker  # noqa: E402
 
 
 def frame_bytes(folder: Path) -> dict[str, bytes]:
@@ -122,7 +121,7 @@ def test_chunks_of_a_bake_are_byte_identical_to_the_whole_bake(music, tmp_path):
 def test_bake_request_survives_the_worker_json_round_trip(music, tmp_path):
     original = request(music, tmp_path, frames=(3, 9), preset="bass", preset_strengths={"bass": 2.0},
                        preset_smoothing={"bass": 0.3}, image_format="exr", backend="numpy")
-    assert worker.decode_bake_request(json.loads(json.dumps(worker.encode_bake_request(original)))) == original
+    assert visualizer.BakeRequest.from_json(json.loads(json.dumps(original.to_json()))) == original
 
 
 @pytest.mark.parametrize("change, fragment", [
@@ -143,14 +142,13 @@ sys.path[:0] = json.loads(os.environ["NA_SYS_PATH"])
 package = types.ModuleType("neural_aesthetics"); package.__path__ = [os.environ["NA_ROOT"]]
 sys.modules["neural_aesthetics"] = package
 from neural_aesthetics.core.render import visualizer
-from neural_aesthetics.core.jobs import worker
-visualizer.bake_visualizer(worker.decode_bake_request(json.loads(os.environ["NA_REQUEST"])))
+visualizer.bake_visualizer(visualizer.BakeRequest.from_json(json.loads(os.environ["NA_REQUEST"])))
 """
 
 
 def start_bake_process(bake_request) -> subprocess.Popen:
     env = dict(os.environ, NA_SYS_PATH=json.dumps(sys.path), NA_ROOT=str(ROOT),
-               NA_REQUEST=json.dumps(worker.encode_bake_request(bake_request)))
+               NA_REQUEST=json.dumps(bake_request.to_json()))
     return subprocess.Popen([sys.executable, "-c", _CHILD], env=env, stderr=subprocess.PIPE)
 
 
@@ -181,7 +179,7 @@ def test_resume_after_a_killed_bake_gives_the_files_of_an_uninterrupted_bake(mus
         process.wait()
     left = {path.name: path.stat().st_mtime_ns for path in killed_dir.glob("*.png")}
     assert 3 <= len(left) < 24, "the bake was not killed half-way"
-    assert any(path.name.startswith(f"{bake.LOCK_PREFIX}.") for path in killed_dir.iterdir())  # its lock stays
+    assert any(path.name.startswith(f"{folder_lock.LOCK_PREFIX}.") for path in killed_dir.iterdir())  # its lock stays
     run_bake_process(request(music, killed_dir, **big))  # the re-run
     assert all((killed_dir / name).stat().st_mtime_ns == mtime for name, mtime in left.items())  # kept, not redone
     run_bake_process(request(music, tmp_path / "clean", **big))  # uninterrupted
@@ -214,8 +212,8 @@ def test_a_second_bake_into_a_busy_folder_is_refused_but_farm_chunks_may_share_i
                                           .encode()).hexdigest()
     other_process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        lock = tmp_path / f"{bake.LOCK_PREFIX}.{bake._host()}.{other_process.pid}.lock"
-        lock.write_text(json.dumps({"host": bake._host(), "pid": other_process.pid, "key": digest, "span": [0, 11]}))
+        lock = tmp_path / f"{folder_lock.LOCK_PREFIX}.{folder_lock.host_name()}.{other_process.pid}.lock"
+        lock.write_text(json.dumps({"host": folder_lock.host_name(), "pid": other_process.pid, "key": digest, "span": [0, 11]}))
         with pytest.raises(UserError, match="Another bake is writing into"):
             visualizer.bake_visualizer(request(music, tmp_path, seed=3))  # another bake
         with pytest.raises(UserError, match="Another bake is writing into"):
@@ -232,7 +230,8 @@ def test_a_second_bake_into_a_busy_folder_is_refused_but_farm_chunks_may_share_i
 
 def test_bake_uses_the_backend_it_is_told(music, tmp_path):
     result = visualizer.bake_visualizer(dataclasses.replace(request(music, tmp_path), backend="numpy"))
-    assert result.backend == "numpy" and result.record["backend"] == "numpy"
+    assert result.record["backend"] == "numpy"
+    assert json.loads((tmp_path / visualizer.RECORD_NAME).read_text())["backend"] == "numpy"
 
 
 # --- stems: effects that listen to another sound strip -------------------------------------------
@@ -296,11 +295,10 @@ def test_a_stems_place_relative_to_the_song_is_part_of_the_bake_identity(stems, 
 
 
 def test_a_stem_request_survives_the_trip_to_the_worker(stems, tmp_path):
-    from neural_aesthetics.core.jobs import worker
 
     song, drums = stems
     sent = request(song, tmp_path, sources={"pulse": visualizer.StemSource(drums, 3.5)})
-    received = worker.decode_bake_request(json.loads(json.dumps(worker.encode_bake_request(sent))))
+    received = visualizer.BakeRequest.from_json(json.loads(json.dumps(sent.to_json())))
     assert received == sent and isinstance(received.sources["pulse"], visualizer.StemSource)
 
 

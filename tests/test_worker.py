@@ -28,10 +28,10 @@ def bake_request(sound_scene):
 
 
 def start(request):
-    jobs, worker, bake = installed("core.jobs.background"), installed("core.jobs.worker"), installed("core.render.bake")
+    jobs, folder_lock = installed("core.jobs.background"), installed("core.render.folder_lock")
     return jobs.BackgroundJob(
-        "bake", worker.encode_bake_request(request),
-        on_failure=lambda pid: bake.remove_temporaries(request.out_dir, pid),
+        "bake", request.to_json(),
+        on_failure=lambda pid: folder_lock.remove_temporaries(request.out_dir, pid),
     )
 
 
@@ -66,7 +66,7 @@ def test_worker_bakes_the_same_frames_as_the_blocking_bake(bake_request):
         seen.append(job.state.done)
         time.sleep(0.05)
     assert job.state.status == "done", job.state.message
-    result = installed("core.jobs.worker").decode_bake_result(job.state.result)
+    result = installed("core.render.visualizer").VisualizerBake.from_json(job.state.result)
     n = bake_request.timing.n_frames
     assert len(result.paths) == n and result.written == n
     assert max(seen) > 0 and job.state.done == n, "progress arrived while it ran"

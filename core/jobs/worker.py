@@ -20,7 +20,6 @@ the job's log file: the worker's ``logging`` records go there (see ``background`
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -47,38 +46,11 @@ def _message(kind: str, **fields) -> None:
     sys.stdout.flush()
 
 
-def encode_bake_request(request) -> dict:
-    """A ``visualizer.BakeRequest`` as JSON-ready plain values."""
-    return json.loads(json.dumps(dataclasses.asdict(request), default=str))
-
-
-def decode_bake_request(fields: dict):
-    """The ``visualizer.BakeRequest`` that ``encode_bake_request`` encoded."""
-    from ..audio.timing import Timing
-    from ..render.visualizer import BakeRequest
-
-    values = dict(fields)
-    values["timing"] = Timing(**values["timing"])
-    for name in ("audio_path", "style_path", "out_dir"):
-        values[name] = Path(values[name])
-    return BakeRequest(**values)
-
-
-def decode_bake_result(fields: dict):
-    """The ``visualizer.VisualizerBake`` a worker's ``result`` message describes."""
-    from ..render.visualizer import VisualizerBake
-
-    return VisualizerBake(
-        paths=[Path(path) for path in fields["paths"]], frame_first=fields["frame_first"],
-        written=fields["written"], skipped=fields["skipped"], record=fields["record"],
-    )
-
-
 def _run_bake(request_fields: dict, progress, cancel) -> dict:
-    from ..render.visualizer import bake_visualizer
+    """Bake a ``visualizer.BakeRequest`` (its ``to_json``); the result is ``VisualizerBake.to_json``."""
+    from ..render.visualizer import BakeRequest, bake_visualizer
 
-    result = bake_visualizer(decode_bake_request(request_fields), progress, cancel)
-    return json.loads(json.dumps(dataclasses.asdict(result), default=str))
+    return bake_visualizer(BakeRequest.from_json(request_fields), progress, cancel).to_json()
 
 
 def _run_install(request: dict, progress, cancel) -> dict:

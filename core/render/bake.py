@@ -1,9 +1,11 @@
 """Baking: render a planned frame range of a style to numbered image files, resumably.
 
-Each frame is written to a hidden temporary file in the output folder and renamed into
-place, so a frame file that exists is always complete: a bake that was cancelled, crashed
-or killed resumes by skipping the frames already there. Frames are named by their content
-index, so a render farm can split one bake into ranges written into the same folder.
+Each frame is written to a hidden temporary file in the output folder, flushed to disk and
+renamed into place, so a frame file is always complete. Which frames a bake may skip (and
+which files it may overwrite) is decided by the folder's record of the frames it wrote
+(``core.render.frame_folder``): a bake that was cancelled, crashed or killed resumes by
+skipping the frames it can prove it wrote. Frames are named by their content index, so a
+render farm can split one bake into ranges written into the same folder.
 
 Speed and memory: one thread computes frames (the renderer itself uses every core, or
 the GPU), the calling thread encodes and writes them; a queue of at most ``prefetch``
@@ -14,22 +16,22 @@ renderers compute in threads of their own.) Frames are rendered one at a time (n
 batched), so a frame's pixels depend only on its own plan row: a chunk is byte-identical
 to the same frames of a whole bake (same backend, device and thread settings).
 
-Two bakes into one folder at once are refused (``FolderLock``) unless they are chunks of
-the same bake with disjoint frame ranges (a render farm).
+Two bakes into one folder at once are refused (``folder_lock.FolderLock``) unless they
+are chunks of the same bake with disjoint frame ranges (a render farm).
 
-A full disk (or quota) while writing is a ``UserError`` naming the folder
-(``full_disk_as_user_error``): the frame being written is dropped, the finished ones
-stay, and a bake run again once there is room carries on from them.
+A full disk (or quota), or a folder that cannot be written (read-only, permissions
+changed during the bake), is a ``UserError`` naming the folder (``full_disk_as_user_error``):
+the frame being written is dropped, the finished ones stay, and a bake run again once
+the folder is writable carries on from them.
+
+A frame that takes long (a 16384x16384 frame takes minutes on a CPU) still reports
+progress every ``PROGRESS_EVERY_S`` seconds: the tiles drawn so far inside the frame.
 """
 
 from __future__ import annotations
 
 import errno
-import json
-import os
 import queue
-import re
-import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -45,26 +47,23 @@ from ..errors import UserError
 from ..progress import CancelToken, Cancelled, ProgressCallback
 from .mapping import FramePlan
 
-LOCK_PREFIX = ".neural_aesthetics_bake"
-RECORD_NAME = "neural_aesthetics_bake.json"
-"""The record a bake keeps in its folder (written by ``core.visualizer``)."""
-LOCK_HEARTBEAT_S = 15.0
-"""How often a running bake touches its lock file."""
-LOCK_STALE_S = 120.0
-"""A lock from another machine untouched this long is a dead bake's."""
-_TEMPORARY = re.compile(r"^\.(-?\d+\.(?:png|jpg|exr)|neural_aesthetics_bake\.json"
-                        r"|neural_aesthetics_bake\.[A-Za-z0-9_-]+)\.(\d+)\.tmp$")
-"""A bake's temporary file (a frame, the record or the lock being written); group 2 is its pid."""
+PROGRESS_EVERY_S = 2.0
+"""Longest time without a progress report while a frame is being drawn."""
 _NO_SPACE = {errno.ENOSPC} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
 
 
 def disk_full_error(error: BaseException, folder) -> UserError | None:
-    """The sentence for a write into ``folder`` that failed for want of room, else None.
+    """The sentence for a write into ``folder`` that failed for want of room or rights, else None.
 
-    No space left (or the user's disk quota used up), and a file larger than the file
-    system or the process may write (``EFBIG``).
+    No space left (or the user's disk quota used up), a file larger than the file system
+    or the process may write (``EFBIG``), and a folder this process may not write into
+    (read-only, or its permissions changed during the bake): the sentence names the
+    folder, never the hidden temporary or lock file the write was for.
     """
     code = getattr(error, "errno", None) if isinstance(error, OSError) else None
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return UserError(f"Cannot write into {folder} ({error.strerror or 'permission denied'}): make the folder "
+                         f"writable or choose another output folder (finished frames are kept)")
     if code in _NO_SPACE:
         return UserError(f"Out of disk space writing frames to {folder}: free some space and bake again "
                          f"(finished frames are kept)")
@@ -115,6 +114,25 @@ def render_row(renderer, plan: FramePlan, row: int, width: int, height: int, sto
     return renderer.render(plan.latents[row], width, height, stop_event=stop_event, out=out, **plan.view(row))
 
 
+class _TileCounter:
+    """The renderer's stop event, counting the tiles of the frame being drawn.
+
+    Renderers check their stop event once per tile, so the count is the tiles drawn of
+    the current frame (the writer thread reads it for its progress line).
+    """
+
+    def __init__(self, stop: threading.Event):
+        self._stop = stop
+        self.drawn = 0
+
+    def start_frame(self) -> None:
+        self.drawn = 0
+
+    def is_set(self) -> bool:
+        self.drawn += 1
+        return self._stop.is_set()
+
+
 class _Failure:
     def __init__(self, error: BaseException):
         self.error = error
@@ -134,6 +152,7 @@ def bake_sequence(
     backend: str = "auto",
     renderer=None,
     prefetch: int = 2,
+    folder=None,
 ) -> BakeResult:
     """Render one image file per plan row into ``out_dir`` (created if missing).
 
@@ -152,6 +171,11 @@ def bake_sequence(
         backend: ``auto`` / ``numpy`` / ``torch`` (see ``core.backend``).
         renderer: an already built renderer (overrides ``style`` and ``backend``).
         prefetch: frames computed ahead of the writer (bounds memory).
+        folder: the bake's ``frame_folder.FrameFolder``: which frames are already there
+            (``keeps(name)``), called before each write (``before_write(path)``: raises
+            if the bake lost its folder) and after it (``written(path)``: the frame's
+            proof). Without it, a frame file that exists is kept (a folder of the
+            caller's own).
 
     Raises:
         UserError: the disk is full (see ``disk_full_error``); the frames written so far
@@ -165,13 +189,15 @@ def bake_sequence(
     with full_disk_as_user_error(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / frame_filename(index, image_format) for index in content_indices]
-    todo = [row for row, path in enumerate(paths) if not path.exists()]
+    keeps = folder.keeps if folder is not None else (lambda name: (out_dir / name).exists())
+    todo = [row for row, path in enumerate(paths) if not keeps(path.name)]
     if renderer is None and todo:
         renderer = backends.renderer_for_style(style, backend)
     name = getattr(renderer, "backend_name", "") if renderer is not None else ""
 
     ready: queue.Queue = queue.Queue(maxsize=max(1, int(prefetch)))
     stop = threading.Event()
+    tiles = _TileCounter(stop)
 
     def hand_over(item) -> None:
         while not stop.is_set():
@@ -187,7 +213,8 @@ def bake_sequence(
             for row in todo:
                 if stop.is_set():
                     return
-                render_row(renderer, plan, row, width, height, stop_event=stop, out=frame)
+                tiles.start_frame()
+                render_row(renderer, plan, row, width, height, stop_event=tiles, out=frame)
                 hand_over((row, imageio.prepare(frame, image_format)))
         except Cancelled:
             return
@@ -204,6 +231,7 @@ def bake_sequence(
             if cancel is not None:
                 cancel.raise_if_cancelled()
             if row in pending:
+                reported = time.monotonic()
                 while True:
                     try:
                         item = ready.get(timeout=0.05)
@@ -211,10 +239,17 @@ def bake_sequence(
                     except queue.Empty:
                         if cancel is not None:
                             cancel.raise_if_cancelled()
+                        if progress is not None and time.monotonic() - reported >= PROGRESS_EVERY_S:
+                            reported = time.monotonic()
+                            progress(row, total, f"Frame {row + 1}/{total}: {tiles.drawn} tiles drawn")
                 if isinstance(item, _Failure):
                     raise item.error
                 with full_disk_as_user_error(out_dir):  # (the frame's temporary file is already gone)
+                    if folder is not None:
+                        folder.before_write(path)
                     imageio.write_atomically(path, item[1], image_format)
+                    if folder is not None:
+                        folder.written(path)
                 written += 1
             else:
                 skipped += 1
@@ -225,169 +260,3 @@ def bake_sequence(
         if worker.is_alive():
             worker.join()
     return BakeResult(paths=paths, written=written, skipped=skipped, backend=name)
-
-
-# --- one bake per folder -------------------------------------------------------------------
-
-
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:64] or "host"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs on this machine (never sends a signal on Windows)."""
-    if pid <= 0:
-        return False
-    if os.name == "nt":
-        import ctypes
-
-        kernel = ctypes.windll.kernel32
-        handle = kernel.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return False
-        code = ctypes.c_ulong()
-        try:
-            kernel.GetExitCodeProcess(handle, ctypes.byref(code))
-            return code.value == 259  # STILL_ACTIVE
-        finally:
-            kernel.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class FolderLock:
-    """This process's claim on an output folder while it bakes frames ``span`` of bake ``key``.
-
-    A lock file ``.neural_aesthetics_bake.<host>.<pid>.lock`` holds the bake's key digest and
-    content-index span; it is refreshed every ``LOCK_HEARTBEAT_S``. Acquiring fails with a
-    ``UserError`` if another live bake holds the folder for a different key or an
-    overlapping span; a dead one's lock (same machine and its process gone, or untouched
-    for ``LOCK_STALE_S``) is removed with its temporary files. Temporary files carry only a
-    process id, so while a live bake of another machine shares the folder (a render farm
-    on a network folder) only those untouched for ``LOCK_STALE_S`` are removed: the others
-    may be frames that machine is writing.
-    """
-
-    def __init__(self, out_dir, key_digest: str, span: tuple[int, int]):
-        self.out_dir = Path(out_dir)
-        self.key_digest = key_digest
-        self.span = (int(span[0]), int(span[1]))
-        self.path = self.out_dir / f"{LOCK_PREFIX}.{_host()}.{os.getpid()}.lock"
-        self._stop = threading.Event()
-        self._heartbeat: threading.Thread | None = None
-
-    def _others(self):
-        for path in self.out_dir.glob(f"{LOCK_PREFIX}.*.lock"):
-            if path == self.path:
-                continue
-            try:
-                info = json.loads(path.read_text(encoding="utf-8"))
-                age = time.time() - path.stat().st_mtime
-            except (OSError, ValueError):
-                continue
-            if not isinstance(info, dict):
-                continue
-            yield path, info, age
-
-    def acquire(self) -> "FolderLock":
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        info = {"host": _host(), "pid": os.getpid(), "key": self.key_digest, "span": list(self.span)}
-        temporary = self.path.with_suffix(".tmp")
-        try:
-            temporary.write_text(json.dumps(info), encoding="utf-8")
-            os.replace(temporary, self.path)
-        except BaseException:  # e.g. a full disk: leave nothing behind
-            temporary.unlink(missing_ok=True)
-            raise
-        live_pids, remote_live = set(), False
-        for path, other, age in self._others():
-            local = other.get("host") == _host()
-            pid = int(other.get("pid", -1)) if str(other.get("pid", "")).lstrip("-").isdigit() else -1
-            if (local and not pid_alive(pid)) or age > LOCK_STALE_S:
-                path.unlink(missing_ok=True)
-                continue
-            span = other.get("span") or [0, -1]
-            overlaps = not (span[1] < self.span[0] or self.span[1] < span[0])
-            if other.get("key") != self.key_digest or overlaps:
-                self.path.unlink(missing_ok=True)
-                where = "this machine" if local else f"machine {other.get('host')}"
-                raise UserError(f"Another bake is writing into {self.out_dir} (process {pid} on {where}): "
-                                f"wait for it to finish, cancel it, or choose another output folder")
-            if local:
-                live_pids.add(pid)
-            else:
-                remote_live = True
-        self._remove_stale_temporaries(live_pids, remote_live)
-        self._heartbeat = threading.Thread(target=self._beat, name="neural-aesthetics-lock", daemon=True)
-        self._heartbeat.start()
-        return self
-
-    def _remove_stale_temporaries(self, live_pids: set[int], remote_live: bool = False) -> None:
-        """Temporary files of dead bakes (a killed bake leaves one behind).
-
-        With a live bake of another machine in the folder, a temporary file whose pid is
-        not running here may be that machine's: then only old ones are removed. The same
-        goes, always, for a lock file another machine is writing (its name says whose).
-        """
-        lock_of = f"{LOCK_PREFIX[1:]}."
-        for path in self.out_dir.iterdir():
-            match = _TEMPORARY.match(path.name)
-            if match is None:
-                continue
-            pid = int(match.group(2))
-            if pid == os.getpid() or pid in live_pids or pid_alive(pid):
-                continue
-            name = match.group(1)
-            if name.startswith(lock_of) and name != RECORD_NAME:
-                maybe_remote = name[len(lock_of):] != _host()  # a lock being written names its machine
-            else:
-                maybe_remote = remote_live
-            if maybe_remote:
-                try:
-                    if time.time() - path.stat().st_mtime <= LOCK_STALE_S:
-                        continue
-                except OSError:
-                    continue
-            path.unlink(missing_ok=True)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(LOCK_HEARTBEAT_S):
-            try:
-                os.utime(self.path)
-            except OSError:
-                pass
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._heartbeat is not None:
-            self._heartbeat.join()
-        self.path.unlink(missing_ok=True)
-
-    def __enter__(self) -> "FolderLock":
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-def remove_temporaries(out_dir, pid: int) -> int:
-    """Delete the temporary files and the lock a bake process ``pid`` left in ``out_dir``.
-
-    For a process that was killed. Returns how many files were removed; complete frames
-    are never touched.
-    """
-    removed = 0
-    out_dir = Path(out_dir)
-    for temporary in out_dir.glob(f".*.{pid}.tmp"):
-        temporary.unlink(missing_ok=True)
-        removed += 1
-    lock = out_dir / f"{LOCK_PREFIX}.{_host()}.{pid}.lock"
-    if lock.exists():
-        lock.unlink(missing_ok=True)
-        removed += 1
-    return removed

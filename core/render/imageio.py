@@ -188,12 +188,17 @@ def write_atomically(path: Path, prepared: np.ndarray, image_format: str) -> Non
     """Write a prepared frame as ``path`` via a hidden temporary file in the same folder.
 
     On any exception (including KeyboardInterrupt) the temporary file is removed and
-    ``path`` is left untouched; a file at ``path`` is always a whole frame.
+    ``path`` is left untouched; a file at ``path`` is always a whole frame. The file's
+    bytes are flushed to the disk (``fsync``) before the rename, so a power cut cannot
+    leave a frame-named file without its content (the rename itself is made durable by
+    the folder's ``fsync`` in ``frame_folder``).
     """
     path = Path(path)
     temporary = temporary_name(path)
     try:
         write_file(temporary, prepared, image_format)
+        with open(temporary, "rb+") as stream:
+            os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)

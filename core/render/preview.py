@@ -66,12 +66,6 @@ class Preview:
         return self.renderer.render(self.plan.latents[row], width, height, **self.plan.view(row))
 
 
-def render_preview(style, plan: FramePlan, fps: float, time_s: float, width: int = PREVIEW_SIZE[0],
-                   height: int = PREVIEW_SIZE[1], backend: str = "auto") -> np.ndarray:
-    """One preview frame without keeping a ``Preview`` (builds the renderer each call)."""
-    return Preview.from_style(style, plan, fps, backend=backend).frame_at(time_s, width, height)
-
-
 def blender_pixels(rgb: np.ndarray) -> np.ndarray:
     """Flat float32 RGBA, bottom row first, as ``bpy.types.Image.pixels.foreach_set`` takes it."""
     height, width, _ = rgb.shape

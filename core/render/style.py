@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+import struct
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -291,6 +292,10 @@ def load_style(path) -> Style:
     unexpected = sorted(set(weights) - set(shapes))
     if unexpected:
         raise StyleError(f"{weights_path}: unexpected weights {unexpected} for the architecture in {sidecar_path.name}")
+    broken = next((name for name in sorted(weights) if not np.isfinite(weights[name]).all()), None)
+    if broken is not None:
+        raise StyleError(f"{weights_path}: weight '{broken}' holds values that are not finite numbers (NaN or "
+                         f"infinity), which draw black frames: the file is corrupt; train or download it again")
     return Style(name=path.stem, architecture=architecture, weights=weights, metadata=metadata, path=weights_path)
 
 
@@ -369,9 +374,27 @@ def list_styles(directories) -> list[StyleInfo]:
                 label=label if isinstance(label, str) and label else loaded.name,
                 origin=origin if isinstance(origin, str) and origin else "unknown",
                 path=loaded.path,
-                thumbnail_path=thumbnail_path if thumbnail_path.is_file() else None,
+                thumbnail_path=thumbnail_path if thumbnail_fits(thumbnail_path) else None,
             )
     return [found[name] for name in sorted(found)]
+
+
+MAX_THUMBNAIL_PIXELS = 1024 * 1024
+"""Largest thumbnail (in pixels) read: style thumbnails are 160x90; a bigger PNG is not decoded."""
+
+
+def thumbnail_fits(path) -> bool:
+    """Whether ``path`` is a PNG of at most ``MAX_THUMBNAIL_PIXELS``, judged from its header
+    alone (a decompression bomb, a few KB that decode to gigabytes, is never decoded)."""
+    try:
+        with open(path, "rb") as stream:
+            header = stream.read(24)
+    except OSError:
+        return False
+    if len(header) < 24 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+        return False
+    width, height = struct.unpack(">II", header[16:24])
+    return 0 < width * height <= MAX_THUMBNAIL_PIXELS
 
 
 def safe_style_name(text: str) -> str:
@@ -383,21 +406,29 @@ def safe_style_name(text: str) -> str:
     return cleaned or "style"
 
 
-def import_style(source, directory, name: str | None = None, overwrite: bool = False) -> Path:
+def import_style(source, directory, name: str | None = None, overwrite: bool = False,
+                 reserved: frozenset = frozenset()) -> Path:
     """Check a style file and write a clean copy of it into ``directory``; return the new path.
 
     The source is loaded with every check of ``load_style`` and written anew by
     ``save_style`` (weights, sidecar, thumbnail), so no byte of the original is copied
     blindly. Refuses to replace an existing style of the same name unless ``overwrite``.
+    ``reserved`` are names another folder already shows (the bundled styles, which hide
+    a user style of the same name): such a style is imported as ``NAME_2`` (``_3``...).
+    A thumbnail larger than ``MAX_THUMBNAIL_PIXELS`` (or unreadable) is drawn anew.
     """
     from PIL import Image
 
     loaded = load_style(source)
     name = safe_style_name(name or loaded.name)
+    if name in reserved:
+        name = next(f"{name}_{number}" for number in range(2, len(reserved) + 3) if f"{name}_{number}" not in reserved)
     if not overwrite and (Path(directory) / f"{name}.json").exists():
         raise StyleError(f"A style named '{name}' already exists in {directory}: rename it or allow replacing it")
     thumbnail_path = Path(loaded.path).with_suffix(".png")
     try:
+        if not thumbnail_fits(thumbnail_path):
+            raise ValueError("no thumbnail of a sensible size")
         with Image.open(thumbnail_path) as image:
             thumbnail = np.asarray(image.convert("RGB").resize((160, 90)), dtype=np.uint8)
     except (OSError, ValueError):

@@ -9,21 +9,21 @@ moving a strip never invalidates its frames.
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import audio
-from . import bake, imageio, mapping, style as style_io
+from . import bake, frame_folder, imageio, limits, mapping, style as style_io
 from . import backend as backends
+from .folder_lock import RECORD_NAME, FolderLock
+from .frame_folder import file_digest
 from ..errors import UserError
 from ..progress import CancelToken, ProgressCallback
 from ..audio.timing import Timing
 
-RECORD_NAME = bake.RECORD_NAME
 MAPPING_VERSION = 3
 """Bumped when the same settings would draw different frames (old frames are replaced)."""
 MAX_SIDE_PX = 16384
@@ -78,6 +78,10 @@ class BakeRequest:
         sources: effect name (of ``mapping.EFFECTS``) -> ``StemSource`` the effect listens
             to instead of ``audio_path``, e.g. ``{"pulse": drums}``. Effects not listed,
             and channels a stem lacks, follow ``audio_path``.
+        owner: the project and strip the frame folder belongs to, ``{"blend": path of
+            the .blend, "strip": the strip's id}`` (empty outside Blender). Not part of
+            the bake's identity: a folder holding another existing project's frames is
+            refused rather than replaced (``frame_folder``).
     """
 
     audio_path: Path
@@ -95,6 +99,7 @@ class BakeRequest:
     image_format: str = "png8"
     backend: str = "auto"
     sources: dict = field(default_factory=dict)
+    owner: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.frames is not None:  # a JSON round trip turns the tuple into a list
@@ -105,6 +110,20 @@ class BakeRequest:
             for effect, source in (self.sources or {}).items()})
         object.__setattr__(self, "preset_strengths", dict(self.preset_strengths or {}))
         object.__setattr__(self, "preset_smoothing", dict(self.preset_smoothing or {}))
+        object.__setattr__(self, "owner", dict(self.owner or {}))
+
+    def to_json(self) -> dict:
+        """This request as JSON-ready plain values (what the worker process is sent)."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+
+    @classmethod
+    def from_json(cls, fields: dict) -> "BakeRequest":
+        """The request ``to_json`` described."""
+        values = dict(fields)
+        values["timing"] = Timing(**values["timing"])
+        for name in ("audio_path", "style_path", "out_dir"):
+            values[name] = Path(values[name])
+        return cls(**values)
 
 
 @dataclass
@@ -115,8 +134,10 @@ class VisualizerBake:
         paths: one image per requested scene frame (of ``frames`` when given), in frame order.
         frame_first: scene frame shown by ``paths[0]``.
         written, skipped: frames computed now / already present from an earlier run.
-        record: the bake's identity as written to the folder's record file.
-        backend: the renderer that drew the new frames (``numpy``, ``torch-cpu``, ...).
+        record: the bake as the folder's record names it: ``key`` (its identity),
+            ``style`` (the style's name) and ``backend`` (the renderer that drew the
+            new frames: ``numpy``, ``torch-cpu``, ...); ``replaced``: why the frames of
+            an earlier bake in the folder were replaced (None if none were).
     """
 
     paths: list[Path]
@@ -124,22 +145,24 @@ class VisualizerBake:
     written: int
     skipped: int
     record: dict = field(default_factory=dict)
-    backend: str = ""
 
+    def to_json(self) -> dict:
+        """This result as JSON-ready plain values (what the worker process answers)."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes, hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    @classmethod
+    def from_json(cls, fields: dict) -> "VisualizerBake":
+        """The result ``to_json`` described."""
+        return cls(paths=[Path(path) for path in fields["paths"]], frame_first=int(fields["frame_first"]),
+                   written=int(fields["written"]), skipped=int(fields["skipped"]), record=dict(fields["record"]))
 
 
 def _check_request(request: BakeRequest) -> None:
     for side, value in (("width", request.width), ("height", request.height)):
         if not 1 <= value <= MAX_SIDE_PX:
             raise UserError(f"Frame {side} {value} px is out of range: use 1 to {MAX_SIDE_PX} px")
+    limits.check_seed(request.seed)
+    limits.check_frame_memory(request.width, request.height, request.image_format)
     if request.timing.n_frames == 0:
         raise UserError("The sound strip shows no frames: make it at least one frame long")
     if request.image_format not in imageio.FORMATS:
@@ -169,48 +192,6 @@ def requested_timing(request: BakeRequest) -> Timing:
     if start >= end:
         raise UserError(f"Frames {first}-{last} are outside the strip ({timing.frame_first}-{timing.frame_end - 1})")
     return Timing(timing.fps, timing.origin_frame, start, end)
-
-
-def _read_record(out_dir: Path) -> dict | None:
-    try:
-        record = json.loads((out_dir / RECORD_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _claim_folder(out_dir: Path, key: dict) -> list[str]:
-    """Frame names an earlier bake with the same ``key`` left in ``out_dir`` (to keep).
-
-    The frames of an earlier bake with a different key are deleted. Only files an earlier
-    record lists are touched: anything else in the folder is the user's and stays.
-    """
-    previous = _read_record(out_dir)
-    if previous is None:
-        return []
-    names = [str(name) for name in previous.get("frames", []) if isinstance(name, str)]
-    if previous.get("key") == key:
-        return names
-    for name in names:
-        if os.path.basename(name) == name and name.endswith(imageio.FRAME_EXTENSIONS):
-            (out_dir / name).unlink(missing_ok=True)
-    return []
-
-
-def _write_record(out_dir: Path, key: dict, style_name: str, names: list[str], backend: str) -> dict:
-    """Record ``names`` (merged with what a concurrent chunk of the same bake recorded)."""
-    previous = _read_record(out_dir)
-    if previous is not None and previous.get("key") == key:
-        names = list(set(names) | {str(name) for name in previous.get("frames", []) if isinstance(name, str)})
-    record = {"key": key, "style": style_name, "frames": sorted(set(names)), "backend": backend}
-    record_tmp = out_dir / f".{RECORD_NAME}.{os.getpid()}.tmp"
-    try:
-        record_tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
-        os.replace(record_tmp, out_dir / RECORD_NAME)
-    except BaseException:  # e.g. a full disk: the previous record stays as it was
-        record_tmp.unlink(missing_ok=True)
-        raise
-    return record
 
 
 def song_plan(request: BakeRequest, loaded_style=None) -> tuple[mapping.FramePlan, Timing]:
@@ -247,25 +228,27 @@ def song_plan(request: BakeRequest, loaded_style=None) -> tuple[mapping.FramePla
     return plan, whole
 
 
-def sources_key(sources: dict, origin_frame: float) -> dict:
+def sources_key(sources: dict, origin_frame: float, fingerprint=file_digest) -> dict:
     """The part of a bake's identity that stems add: each effect's stem by content, and
     where it sits relative to the song in frames (``origin_frame``: the song's t = 0).
 
     Moving the song and its stems together keeps this; moving one of them changes it.
     """
-    return {effect: {"audio_sha256": file_digest(Path(source.audio_path)),
+    return {effect: {"audio_sha256": fingerprint(Path(source.audio_path)),
                      "offset_frames": round(source.origin_frame - origin_frame, 6)}
             for effect, source in sorted(sources.items())}
 
 
-def bake_key(request: BakeRequest, loaded_style) -> dict:
-    """What makes two bakes' frames the same: frames of a bake with another key are replaced."""
-    timing = request.timing
-    key = {
-        "audio_sha256": file_digest(Path(request.audio_path)),
-        "style_sha256": file_digest(Path(loaded_style.path)),
-        "fps": timing.fps,
-        "origin_fraction": round(timing.origin_frame - timing.content_zero_frame, 6),
+def bake_key(request: BakeRequest, loaded_style=None, fingerprint=file_digest) -> dict:
+    """What makes two bakes' frames the same: frames of a bake with another key are replaced.
+
+    ``frame_folder.reuse_problem`` compares two keys. ``fingerprint`` names a file's
+    content (its SHA-256; the live preview, which asks at every frame change, passes a
+    cheaper path-size-date stamp); the style file is ``loaded_style``'s, else the request's.
+    """
+    key = music_key(request.timing, request.audio_path, request.sources, fingerprint)
+    key.update({
+        "style_sha256": fingerprint(Path(loaded_style.path if loaded_style is not None else request.style_path)),
         "size": [request.width, request.height],
         "seed": request.seed,
         "strength": request.strength,
@@ -273,9 +256,24 @@ def bake_key(request: BakeRequest, loaded_style) -> dict:
                     "strengths": {k: float(v) for k, v in sorted(request.preset_strengths.items())},
                     "smoothing_s": {k: float(v) for k, v in sorted(request.preset_smoothing.items())}},
         "image_format": request.image_format,
+    })
+    return key
+
+
+def music_key(timing: Timing, audio_path, sources: dict, fingerprint=file_digest) -> dict:
+    """The part of a bake's identity the music sets: the sound file's content, the frame rate,
+    the sub-frame offset of the sound, and the stems (where they sit against the song).
+
+    Frames are named by their place in the song, so moving or trimming the strip by whole
+    frames keeps this; Re-sync compares it with a strip's recorded key.
+    """
+    key = {
+        "audio_sha256": fingerprint(Path(audio_path)),
+        "fps": timing.fps,
+        "origin_fraction": round(timing.origin_frame - timing.content_zero_frame, 6),
     }
-    if request.sources:  # (absent otherwise: bakes made before stems keep their frames)
-        key["sources"] = sources_key(request.sources, timing.origin_frame)
+    if sources:  # (absent otherwise: bakes made before stems keep their frames)
+        key["sources"] = sources_key(sources, timing.origin_frame, fingerprint)
     return key
 
 
@@ -301,8 +299,10 @@ def bake_visualizer(
 ) -> VisualizerBake:
     """Analyse the sound, plan the latent path and bake the requested frames.
 
-    Frames already in ``out_dir`` from an identical earlier bake are kept (resume); the
-    frames of a different earlier bake into the same folder are replaced. Another bake
+    Frames already in ``out_dir`` from an identical earlier bake are kept (resume) when the
+    folder's record proves them; the frames of a different earlier bake into the same
+    folder are replaced, and a file the record does not prove is never touched: the
+    folder is refused (see ``frame_folder``). Another bake
     running into the same folder is refused (``UserError``) unless it is a chunk of the
     same bake with other frames. Raises ``UserError`` (one line) for anything the user
     can fix and ``jobs.Cancelled`` when cancelled; completed frames are always whole files.
@@ -322,20 +322,26 @@ def bake_visualizer(
     requested = plan.rows(rows)
     indices = [timing.content_index(frame) for frame in timing.frames()]
 
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()
     out_dir = Path(request.out_dir)
     names = [bake.frame_filename(index, request.image_format) for index in indices]
     with bake.full_disk_as_user_error(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
-        with bake.FolderLock(out_dir, digest, (min(indices), max(indices))):
-            kept = _claim_folder(out_dir, key)
+        with FolderLock(out_dir, frame_folder.key_digest(key), (min(indices), max(indices))) as lock:
             renderer = backends.renderer_for_style(loaded_style, request.backend)
-            record = _write_record(out_dir, key, loaded_style.name, kept + names, renderer.backend_name)
-            result = bake.bake_sequence(
-                loaded_style, requested, indices, out_dir, request.width, request.height,
-                progress=progress, cancel=cancel, image_format=request.image_format, renderer=renderer,
-            )
-    return VisualizerBake(
-        paths=result.paths, frame_first=timing.frame_first,
-        written=result.written, skipped=result.skipped, record=record, backend=renderer.backend_name,
-    )
+            folder = frame_folder.FrameFolder(out_dir, key, lock, owner=request.owner,
+                                              style_name=loaded_style.name, backend=renderer.backend_name)
+            folder.claim(names)
+            try:
+                result = bake.bake_sequence(
+                    loaded_style, requested, indices, out_dir, request.width, request.height,
+                    progress=progress, cancel=cancel, image_format=request.image_format, renderer=renderer,
+                    folder=folder,
+                )
+            except BaseException:
+                folder.close(quietly=True)  # (the error that stopped the bake is the one to see)
+                raise
+            folder.close()
+    record = {"key": key, "style": loaded_style.name, "backend": renderer.backend_name,
+              "replaced": folder.replaced_because}
+    return VisualizerBake(paths=result.paths, frame_first=timing.frame_first,
+                          written=result.written, skipped=result.skipped, record=record)

@@ -102,7 +102,7 @@ class Trainer:
                 self.scaler = torch.amp.GradScaler("cuda")
         held_out = torch.Generator().manual_seed(HELD_OUT_SEED)
         self.held_out_latents = objectives.sample_latents(HELD_OUT_LATENTS, self.cppn.latent_dim, held_out)
-        self.preview_latent = mapping.plan_frames(np.zeros(1), np.zeros(1), 24.0, self.cppn.latent_dim, seed=0).latents[0]
+        self.preview_latent = mapping.first_latent(self.cppn.latent_dim)
 
     # --- rendering -----------------------------------------------------------------------
 

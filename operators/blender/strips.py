@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import bpy
 
 from ...core.render import mapping
+from ...core.render.frame_folder import reuse_problem
 from ...core.errors import UserError
 from ...core.audio.timing import Timing
 from ...core.render.visualizer import BakeRequest, StemSource, VisualizerBake
@@ -16,6 +18,9 @@ from ..settings import preferences
 
 MAX_CHANNEL = 128
 STRIP_TAG = "neural_aesthetics"
+STRIP_ID = "neural_aesthetics_id"
+"""Custom property of a sound strip: the name of its frame folder (its label and id), kept
+from its first bake so that renaming the strip or Re-sync keep finding its frames."""
 
 
 def sound_strip_problem(strip, called: str = "active strip") -> str | None:
@@ -104,6 +109,9 @@ def sound_file(strip) -> Path:
             "unpack it first (File > External Data > Unpack Resources)"
         )
     path = Path(bpy.path.abspath(sound.filepath, library=sound.library))
+    if path.is_dir():
+        raise UserError(f"The sound of strip '{strip.name}' is a folder, not a sound file: {path}: "
+                        "set the strip's file path to the sound file")
     if not path.is_file():
         raise UserError(f"Sound file not found: {path} (used by strip '{strip.name}'): check the strip's file path")
     return path
@@ -119,14 +127,58 @@ def output_folder_setting(settings) -> str:
     return settings.output_dir
 
 
-def output_folder(settings_dir: str, strip_name: str) -> Path:
-    """The strip's frame folder; refuses a ``//`` folder while the .blend is unsaved."""
+def _id_for_name(name: str) -> str:
+    """A folder name for a strip called ``name``: readable, and distinct for distinct names
+    (``Music.001`` and ``Music_001`` clean to the same text, their digests differ)."""
+    return f"{bpy.path.clean_name(name)}_{hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]}"
+
+
+def strip_id(strip) -> str:
+    """The stable id of a sound strip, which names its frame folder (see ``STRIP_ID``).
+
+    The id stored on the strip by its first Add Visualizer Strip, else one made from its
+    name (the same on every farm machine). A strip duplicated in Blender carries its
+    original's id: the copy (whose name does not match that id) gets one of its own.
+    """
+    stored = strip.get(STRIP_ID)
+    if isinstance(stored, str) and stored:
+        own = _id_for_name(strip.name)
+        if own == stored:
+            return stored
+        twins = [other for scene in bpy.data.scenes for other in compat.all_strips(scene)
+                 if other.type == "SOUND" and other.get(STRIP_ID) == stored and other != strip]
+        if not any(_id_for_name(twin.name) == stored for twin in twins):
+            return stored  # (renamed after its first bake: the folder stays)
+        return own
+    return _id_for_name(strip.name)
+
+
+def project_name() -> str:
+    """The open .blend's file name without extension (``untitled`` before it is saved)."""
+    return Path(bpy.data.filepath).stem if bpy.data.filepath else "untitled"
+
+
+def output_folder(settings_dir: str, strip) -> Path:
+    """The strip's frame folder: ``<output folder>/<.blend name>/<strip id>``.
+
+    Unique to the project and the strip, so two .blend files (or two strips whose names
+    clean to the same text) never write into one folder; stable when the strip is moved,
+    renamed or re-synced. Refuses an empty folder setting, and a ``//`` folder while the
+    .blend is unsaved.
+    """
+    if not settings_dir.strip():
+        raise UserError("No output folder is set: choose an Output Folder (or pass --output) for the frames")
     if settings_dir.startswith("//") and not bpy.data.filepath:
         raise UserError(
             f"Save the .blend file first: the output folder '{settings_dir}' is relative to it "
             "(or choose an absolute output folder)"
         )
-    return Path(bpy.path.abspath(settings_dir)) / bpy.path.clean_name(strip_name)
+    return Path(bpy.path.abspath(settings_dir)) / bpy.path.clean_name(project_name()) / strip_id(strip)
+
+
+def folder_owner(strip) -> dict:
+    """Whose frames a folder holds: this .blend (absolute path, "" if unsaved) and the strip's id."""
+    return {"blend": str(Path(bpy.data.filepath).resolve()) if bpy.data.filepath else "", "strip": strip_id(strip)}
 
 
 def bake_size(scene, settings) -> tuple[int, int]:
@@ -179,7 +231,7 @@ def effect_sources(scene, settings, song_strip) -> dict[str, StemSource]:
 def bake_request(scene, strip, settings, style: str | None = None, output_dir: str | None = None) -> BakeRequest:
     """Everything ``core.visualizer.bake_visualizer`` needs, checked, as plain values."""
     audio_path = sound_file(strip)
-    out_dir = output_folder(output_dir if output_dir is not None else output_folder_setting(settings), strip.name)
+    out_dir = output_folder(output_dir if output_dir is not None else output_folder_setting(settings), strip)
     strengths, smoothing = mapping_overrides(settings)
     width, height = bake_size(scene, settings)
     return BakeRequest(
@@ -198,6 +250,7 @@ def bake_request(scene, strip, settings, style: str | None = None, output_dir: s
         image_format=settings.image_format,
         backend=settings.backend,
         sources=effect_sources(scene, settings, strip),
+        owner=folder_owner(strip),
     )
 
 
@@ -225,6 +278,7 @@ def add_image_strip(scene, sound_strip, result: VisualizerBake):
         scene, f"{sound_strip.name} Visualizer", paths, channel=channel, frame_start=result.frame_first
     )
     compat.set_colorspace(strip.colorspace_settings, linear=is_linear_frame(paths[0]))
+    sound_strip[STRIP_ID] = strip_id(sound_strip)
     strip[STRIP_TAG] = {
         "sound_strip": sound_strip.name,
         "style": result.record.get("style", ""),
@@ -295,6 +349,11 @@ def out_of_sync(scene, visualizer) -> str | None:
     if sound is None:
         return f"Its sound strip '{visualizer[STRIP_TAG].get('sound_strip', '')}' is gone"
     tag = visualizer[STRIP_TAG]
+    recorded = json.loads(tag.get("key", "{}"))
+    if "fps" in recorded:
+        fps_change = reuse_problem(recorded, dict(recorded, fps=strip_timing(scene, sound).fps))
+        if fps_change:
+            return fps_change[0].upper() + fps_change[1:]
     expected_start = sound.frame_final_start + tag.get("start_offset", 0)
     if visualizer.frame_final_start != expected_start:
         return f"The sound strip moved by {expected_start - visualizer.frame_final_start:+d} frames"

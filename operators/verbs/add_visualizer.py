@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import bpy
 
-from ...core.render.bake import remove_temporaries
+from ...core.render.folder_lock import remove_temporaries
 from ...core.errors import UserError
-from ...core.render.visualizer import bake_visualizer
-from ...core.jobs.worker import decode_bake_result, encode_bake_request
+from ...core.render.visualizer import VisualizerBake, bake_visualizer
 from ..blender import compat, strips
 from . import job_progress as jobs_ui
 
@@ -55,10 +54,12 @@ class NEURAL_AESTHETICS_OT_add_visualizer_strip(jobs_ui.WorkerModal, bpy.types.O
         except UserError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
+        replaced = result.record.get("replaced")
         self.report(
             {"INFO"},
             f"Added '{image_strip.name}' in channel {image_strip.channel}: "
-            f"{result.written} frames baked, {result.skipped} reused",
+            f"{result.written} frames baked, {result.skipped} reused"
+            + (f" (the earlier frames were replaced: {replaced})" if replaced else ""),
         )
         return {"FINISHED"}
 
@@ -70,7 +71,7 @@ class NEURAL_AESTHETICS_OT_add_visualizer_strip(jobs_ui.WorkerModal, bpy.types.O
             return {"CANCELLED"}
         self._sound_strip_name = sound_strip.name
         return self.start_worker(
-            context, "bake", encode_bake_request(request),
+            context, "bake", request.to_json(),
             on_failure=lambda pid: remove_temporaries(request.out_dir, pid),
             message="Analysing the sound",
         )
@@ -84,7 +85,7 @@ class NEURAL_AESTHETICS_OT_add_visualizer_strip(jobs_ui.WorkerModal, bpy.types.O
             jobs_ui.fail(context, message)
             self.report({"ERROR"}, message)
             return {"CANCELLED"}
-        return self._finish(context, sound_strip, decode_bake_result(state.result))
+        return self._finish(context, sound_strip, VisualizerBake.from_json(state.result))
 
 
 CLASSES = (NEURAL_AESTHETICS_OT_add_visualizer_strip,)

@@ -9,7 +9,8 @@ import bpy
 
 from ...core.render.bake import frame_filename
 from ...core.errors import UserError
-from ...core.render.visualizer import VisualizerBake, file_digest, sources_key
+from ...core.render.frame_folder import reuse_problem
+from ...core.render.visualizer import VisualizerBake, music_key
 from ..blender import compat, strips
 
 
@@ -18,25 +19,24 @@ def reusable_frames(scene, visualizer, sound) -> tuple[list[Path], int, str | No
     of them belongs on, or why they do not fit.
 
     Frames are named by their place in the song, so a moved or trimmed strip can reuse
-    them as long as the music under it is the same file content at the same frame rate
-    and sub-frame offset, and every frame of the new range was baked. A visualizer of a
-    custom range keeps its length and its offset from the sound strip's start.
+    them as long as the music under it is the same (``frame_folder.reuse_problem`` on
+    the music part of the bake's identity: file content, frame rate, sub-frame offset,
+    stems) and every frame of the new range was baked. A visualizer of a custom range
+    keeps its length and its offset from the sound strip's start.
     """
     tag = visualizer[strips.STRIP_TAG]
     frame_first = sound.frame_final_start + tag.get("start_offset", 0)
-    key = json.loads(tag.get("key", "{}"))
+    recorded = json.loads(tag.get("key", "{}"))
     timing = strips.strip_timing(scene, sound)
-    origin_fraction = round(timing.origin_frame - timing.content_zero_frame, 6)
-    if key.get("fps") != timing.fps or key.get("origin_fraction") != origin_fraction:
-        return [], frame_first, "the scene's frame rate or the strip's sound offset changed"
-    if key.get("audio_sha256") != file_digest(strips.sound_file(sound)):
-        return [], frame_first, "the sound file changed"
     stems = strips.effect_sources(scene, scene.neural_aesthetics, sound)
-    if key.get("sources", {}) != (sources_key(stems, timing.origin_frame) if stems else {}):
-        return [], frame_first, "a strip that an effect listens to moved, changed, or another was picked"
+    current = {name: value for name, value in recorded.items() if name != "sources"}
+    current.update(music_key(timing, strips.sound_file(sound), stems))
+    reason = reuse_problem(recorded, current)
+    if reason is not None:
+        return [], frame_first, reason
     frames_dir = Path(tag.get("frames_dir", ""))
     count = timing.n_frames if tag.get("whole", True) else len(visualizer.elements)
-    image_format = key.get("image_format", "png8")
+    image_format = recorded.get("image_format", "png8")
     paths = [frames_dir / frame_filename(timing.content_index(frame), image_format)
              for frame in range(frame_first, frame_first + count)]
     missing = sum(1 for path in paths if not path.is_file())

@@ -27,13 +27,17 @@ class NEURAL_AESTHETICS_OT_import_style(bpy.types.Operator, ImportHelper):
 
     def execute(self, context):
         target = user_folder("styles")
+        bundled = frozenset(info.name for info in styles.available() if info.path.parent == styles.BUNDLED_DIR)
         try:
-            path = style_io.import_style(Path(self.filepath), target, overwrite=self.replace_existing)
+            path = style_io.import_style(Path(self.filepath), target, overwrite=self.replace_existing,
+                                         reserved=bundled)
         except UserError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
         context.scene.neural_aesthetics.style = path.stem
-        self.report({"INFO"}, f"Imported style '{path.stem}'")
+        renamed = style_io.safe_style_name(Path(self.filepath).stem) in bundled
+        self.report({"INFO"}, f"Imported style '{path.stem}'" + (
+            " (a bundled style has its name)" if renamed else ""))
         return {"FINISHED"}
 
 
