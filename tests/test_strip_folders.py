@@ -55,6 +55,7 @@ def test_the_folder_stays_when_the_strip_is_renamed_after_its_bake_and_save_as_k
     assert folder_of(scene, sound, scene.neural_aesthetics.output_dir) == baked
     visualizer[strips.STRIP_TAG]["sound_strip"] = "Renamed"
 
+    (tmp_path / "copy").mkdir()
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "copy" / "copy.blend"))  # relative paths remapped
     first = visualizer.elements[0].filename
     assert (Path(bpy.path.abspath(visualizer.directory)) / first).is_file(), "Save-As lost the strip's frames"

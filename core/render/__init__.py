@@ -5,7 +5,11 @@
   and which of them draws a bake.
 - ``mapping``: per-frame audio features -> latents and coordinate moves (presets).
 - ``imageio``: PNG/JPEG/EXR encoding and atomic writes.
-- ``bake``: a planned frame range to numbered files, resumable, with the folder lock.
+- ``bake``: a planned frame range to numbered files, resumable.
+- ``frame_folder``: the record proving which frames a bake wrote (name, size, SHA-256), and
+  ``reuse_problem``, the one rule for whether frames can be reused (and why not).
+- ``folder_lock``: one bake per folder (farm chunks of one bake excepted).
+- ``limits``: seed range and frame memory, checked before any work.
 - ``visualizer``: one whole bake of a song (``BakeRequest`` -> ``VisualizerBake``).
 - ``preview``: one small frame for a moment, for Blender's live view.
 
