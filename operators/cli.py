@@ -253,8 +253,12 @@ def _scene(args):
     return scene
 
 
-def _progress(done: int, total: int, _message: str) -> None:
-    print(f"{COMMAND}: frame {done}/{total}", flush=True)
+def _progress(done: int, total: int, message: str) -> None:
+    """One line per frame; a frame that takes long adds a line every few seconds (its tiles)."""
+    if ": " in message:  # e.g. "Frame 4/96: 120 tiles drawn"
+        print(f"{COMMAND}: {message[:1].lower()}{message[1:]}", flush=True)
+    else:
+        print(f"{COMMAND}: frame {done}/{total}", flush=True)
 
 
 def _request(args, scene):
