@@ -110,7 +110,11 @@ class BakeResult:
 
 def render_row(renderer, plan: FramePlan, row: int, width: int, height: int, stop_event=None,
                out: np.ndarray | None = None) -> np.ndarray:
-    """Float display values (height, width, 3) of one plan row (drawn into ``out`` if given)."""
+    """Float display values (height, width, 3) of one plan row (drawn into ``out`` if given).
+
+    A renderer with a ``render_row`` method (a style timeline's) draws the row itself."""
+    if hasattr(renderer, "render_row"):
+        return renderer.render_row(plan, row, width, height, stop_event=stop_event, out=out)
     return renderer.render(plan.latents[row], width, height, stop_event=stop_event, out=out, **plan.view(row))
 
 

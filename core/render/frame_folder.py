@@ -236,16 +236,20 @@ class FrameFolder:
         owner: the project and strip the frames are for, ``{"blend": path, "strip": id}``
             (empty for a bake outside Blender).
         style_name, backend: kept in the record for people and for Re-sync.
+        looks: for a style timeline, frame name -> what the frame shows
+            (``timeline.FrameLook.identity``): a proved frame whose recorded look differs
+            is drawn again (so editing one entry redraws only its frames).
     """
 
     def __init__(self, out_dir, key: dict, lock, owner: dict | None = None, style_name: str = "",
-                 backend: str = ""):
+                 backend: str = "", looks: dict | None = None):
         self.out_dir = Path(out_dir)
         self.key = key
         self.digest = key_digest(key)
         self.lock = lock
         self.owner = dict(owner or {})
         self.style_name, self.backend = style_name, backend
+        self.looks = looks
         self.journal = _journal_path(self.out_dir, host_name(), os.getpid())
         self._kept: set[str] = set()
         self._journal_stream = None
@@ -284,8 +288,12 @@ class FrameFolder:
                 record = None
             if record is None:
                 record = {"version": RECORD_VERSION, "key": self.key, "frames": {}, "writing": []}
+            recorded_looks = record.setdefault("looks", {}) if self.looks is not None else {}
             kept = {name for name in names if name in record["frames"]
-                    and _matches(self.out_dir / name, record["frames"][name])}
+                    and _matches(self.out_dir / name, record["frames"][name])
+                    and (self.looks is None or recorded_looks.get(name) == self.looks.get(name))}
+            if self.looks is not None:
+                recorded_looks.update({name: self.looks[name] for name in names if name in self.looks})
             for name in set(names) - kept:
                 record["frames"].pop(name, None)
             record["writing"] = sorted(set(record["writing"]) | (set(names) - kept))

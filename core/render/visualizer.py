@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import audio
-from . import bake, frame_folder, imageio, limits, mapping, style as style_io
+from . import bake, frame_folder, imageio, limits, mapping, style as style_io, timeline_bake, transitions
 from . import backend as backends
 from .folder_lock import RECORD_NAME, FolderLock
 from .frame_folder import file_digest
@@ -82,6 +82,11 @@ class BakeRequest:
             the .blend, "strip": the strip's id}`` (empty outside Blender). Not part of
             the bake's identity: a folder holding another existing project's frames is
             refused rather than replaced (``frame_folder``).
+        style_map: a style timeline (``timeline.StyleMap.to_json()`` with style file
+            paths as styles) or None for ``style_path`` alone. Then each frame has its
+            own look, and a bake again after an entry changed rebakes only the frames
+            whose look changed (``core.render.timeline_bake``).
+        markers: timeline marker name -> scene frame, the moments a style map may name.
     """
 
     audio_path: Path
@@ -100,6 +105,8 @@ class BakeRequest:
     backend: str = "auto"
     sources: dict = field(default_factory=dict)
     owner: dict = field(default_factory=dict)
+    style_map: dict | None = None
+    markers: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.frames is not None:  # a JSON round trip turns the tuple into a list
@@ -111,6 +118,7 @@ class BakeRequest:
         object.__setattr__(self, "preset_strengths", dict(self.preset_strengths or {}))
         object.__setattr__(self, "preset_smoothing", dict(self.preset_smoothing or {}))
         object.__setattr__(self, "owner", dict(self.owner or {}))
+        object.__setattr__(self, "markers", {str(k): float(v) for k, v in (self.markers or {}).items()})
 
     def to_json(self) -> dict:
         """This request as JSON-ready plain values (what the worker process is sent)."""
@@ -194,14 +202,24 @@ def requested_timing(request: BakeRequest) -> Timing:
     return Timing(timing.fps, timing.origin_frame, start, end)
 
 
-def song_plan(request: BakeRequest, loaded_style=None) -> tuple[mapping.FramePlan, Timing]:
+def song_plan(request: BakeRequest, loaded_style=None, latent_dim: int | None = None,
+              ) -> tuple[mapping.FramePlan, Timing]:
     """The plan of every frame of the song (and the timing of its rows) for a request.
 
     Analysed and planned over the whole sound content, so each frame's look is a function
-    of its content index alone, whatever the trim or chunk.
+    of its content index alone, whatever the trim or chunk. ``latent_dim`` (default: the
+    style's) is the size of the plan's latents.
     """
+    plan, whole, _track = _song_plan_and_track(request, loaded_style, latent_dim)
+    return plan, whole
+
+
+def _song_plan_and_track(request: BakeRequest, loaded_style=None, latent_dim: int | None = None):
+    """``song_plan`` and the song's own ``FeatureTrack`` (its sections and beats)."""
     timing = request.timing
-    loaded_style = loaded_style or style_io.load_style(request.style_path)
+    if latent_dim is None:
+        loaded_style = loaded_style or style_io.load_style(request.style_path)
+        latent_dim = int(loaded_style.architecture["latent_dim"])
     duration_s = audio.duration_s(request.audio_path)
     zero = timing.content_zero_frame
     content_frames = max(1, math.ceil(duration_s * timing.fps))
@@ -209,6 +227,7 @@ def song_plan(request: BakeRequest, loaded_style=None) -> tuple[mapping.FramePla
     end = max(zero + content_frames, timing.frame_end)
     whole = Timing(timing.fps, timing.origin_frame, first, end)
     features, sources = audio.analyze(request.audio_path, whole), None
+    track = features
     if request.sources:
         # Each stem is heard over the same scene frames as the song, where it sits in
         # the timeline (silence where it does not play); the song's stem comes first, so
@@ -221,11 +240,23 @@ def song_plan(request: BakeRequest, loaded_style=None) -> tuple[mapping.FramePla
                     source.audio_path, Timing(timing.fps, source.origin_frame, first, end))
             sources[effect] = name
     plan = mapping.plan(
-        features, timing.fps, latent_dim=int(loaded_style.architecture["latent_dim"]), seed=request.seed,
+        features, timing.fps, latent_dim=latent_dim, seed=request.seed,
         preset=request.preset, strengths=request.preset_strengths, smoothing_s=request.preset_smoothing,
         strength=request.strength, sources=sources,
     )
-    return plan, whole
+    return plan, whole, track
+
+
+def timeline_song_plan(request: BakeRequest, styles: timeline_bake.TimelineStyles):
+    """``song_plan`` for a request with a style map, and the look of every row of the plan:
+    ``(plan, whole, looks)`` with ``looks`` frame file name -> (``FrameLook``, identity), in
+    plan row order."""
+    plan, whole, track = _song_plan_and_track(request, latent_dim=styles.latent_dim)
+    moments = timeline_bake.song_moments(track, whole, audio.duration_s(request.audio_path), request.markers)
+    resolved = timeline_bake.resolved_entries(styles, moments)
+    song_indices = [whole.content_index(frame) for frame in whole.frames()]
+    return plan, whole, timeline_bake.frame_looks_by_name(styles, resolved, whole.fps, song_indices,
+                                                          request.image_format)
 
 
 def sources_key(sources: dict, origin_frame: float, fingerprint=file_digest) -> dict:
@@ -239,8 +270,11 @@ def sources_key(sources: dict, origin_frame: float, fingerprint=file_digest) -> 
             for effect, source in sorted(sources.items())}
 
 
-def bake_key(request: BakeRequest, loaded_style=None, fingerprint=file_digest) -> dict:
+def bake_key(request: BakeRequest, loaded_style=None, fingerprint=file_digest, timeline_styles=None) -> dict:
     """What makes two bakes' frames the same: frames of a bake with another key are replaced.
+
+    With a style map (``timeline_styles``) the styles are not in the key but in each
+    frame's look (see ``core.render.timeline_bake``).
 
     ``frame_folder.reuse_problem`` compares two keys. ``fingerprint`` names a file's
     content (its SHA-256; the live preview, which asks at every frame change, passes a
@@ -248,7 +282,8 @@ def bake_key(request: BakeRequest, loaded_style=None, fingerprint=file_digest) -
     """
     key = music_key(request.timing, request.audio_path, request.sources, fingerprint)
     key.update({
-        "style_sha256": fingerprint(Path(loaded_style.path if loaded_style is not None else request.style_path)),
+        **({"timeline": timeline_bake.key_part(timeline_styles)} if timeline_styles is not None else
+           {"style_sha256": fingerprint(Path(loaded_style.path if loaded_style is not None else request.style_path))}),
         "size": [request.width, request.height],
         "seed": request.seed,
         "strength": request.strength,
@@ -277,9 +312,11 @@ def music_key(timing: Timing, audio_path, sources: dict, fingerprint=file_digest
     return key
 
 
-def _check_unchanged(request: BakeRequest, loaded_style, key: dict) -> None:
-    """Refuse a bake whose sound, stem or style file changed (or went) since ``key`` was taken."""
-    files = [(request.audio_path, key["audio_sha256"]), (loaded_style.path, key["style_sha256"])]
+def _check_unchanged(request: BakeRequest, style_files: list, key: dict) -> None:
+    """Refuse a bake whose sound, stem or style file changed (or went) since ``key`` was taken.
+
+    ``style_files``: (path, digest taken before the bake read it) of each style."""
+    files = [(request.audio_path, key["audio_sha256"])] + list(style_files)
     files += [(request.sources[effect].audio_path, key["sources"][effect]["audio_sha256"])
               for effect in sorted(request.sources)]
     for path, digest in files:
@@ -314,10 +351,17 @@ def bake_visualizer(
     """
     _check_request(request)
     timing = requested_timing(request)
-    loaded_style = style_io.load_style(request.style_path)
-    key = bake_key(request, loaded_style)  # (the digests of the sound files before they are read)
-    plan, whole = song_plan(request, loaded_style)
-    _check_unchanged(request, loaded_style, key)
+    styles = timeline_bake.load(request.style_map, file_digest) if request.style_map else None
+    loaded_style = styles.styles[0] if styles else style_io.load_style(request.style_path)
+    key = bake_key(request, loaded_style, timeline_styles=styles)  # (the digests before the files are read)
+    if styles is None:
+        plan, whole = song_plan(request, loaded_style)
+        looks = None
+    else:
+        plan, whole, looks = timeline_song_plan(request, styles)
+    style_files = (list(zip((item.path for item in styles.styles), styles.digests)) if styles
+                   else [(loaded_style.path, key["style_sha256"])])
+    _check_unchanged(request, style_files, key)
     rows = slice(timing.frame_first - whole.frame_first, timing.frame_end - whole.frame_first)
     requested = plan.rows(rows)
     indices = [timing.content_index(frame) for frame in timing.frames()]
@@ -327,9 +371,14 @@ def bake_visualizer(
     with bake.full_disk_as_user_error(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
         with FolderLock(out_dir, frame_folder.key_digest(key), (min(indices), max(indices))) as lock:
-            renderer = backends.renderer_for_style(loaded_style, request.backend)
-            folder = frame_folder.FrameFolder(out_dir, key, lock, owner=request.owner,
-                                              style_name=loaded_style.name, backend=renderer.backend_name)
+            if looks is None:
+                renderer = backends.renderer_for_style(loaded_style, request.backend)
+            else:
+                renderer = transitions.TimelineRenderer(styles.styles, [looks[name][0] for name in names],
+                                                        request.backend)
+            folder = frame_folder.FrameFolder(
+                out_dir, key, lock, owner=request.owner, style_name=loaded_style.name, backend=renderer.backend_name,
+                looks=None if looks is None else {name: identity for name, (_look, identity) in looks.items()})
             folder.claim(names)
             try:
                 result = bake.bake_sequence(
