@@ -27,14 +27,14 @@ from pathlib import Path
 import bpy
 
 from ..core import audio
-from ..core.render import imageio, mapping
+from ..core.render import imageio, mapping, timeline
 from ..core.train import training as train
 from ..core.render.backend import BACKENDS
 from ..core.errors import UserError
 from ..core.render.limits import MAX_SEED
 from ..core.render.visualizer import MAX_SIDE_PX, bake_visualizer
 from .settings import preferences
-from .blender import strips, style_previews as styles
+from .blender import strips, style_previews as styles, style_timeline
 from .blender.paths import user_folder
 
 COMMAND = "neural_aesthetics"
@@ -194,6 +194,13 @@ def _bake_options(parser) -> None:
     parser.add_argument("--format", choices=list(imageio.FORMATS),
                         help="frame files: png8, png16, jpeg (sRGB) or exr (linear half float) "
                         "(default: the scene's setting)")
+    parser.add_argument("--style-map", metavar="MAP",
+                        help="change style along the song: MOMENT=STYLE pairs, e.g. 'verse=nebula,chorus=lava,"
+                        "drop=glitch' (a moment is a marker name, 'section 2' or a time like 45s or 1:30), or a "
+                        ".json file (default: the scene's Style Timeline when it is on)")
+    parser.add_argument("--transition", metavar="KIND[:LEN]",
+                        help="how each style comes in: cut, crossfade:2b (2 beats) or morph:1.5s (default: cut, "
+                        "or each entry's own in the scene's timeline)")
     parser.add_argument("--backend", choices=list(BACKENDS),
                         help="what computes the frames; pin numpy or torch for bit-identical chunks across "
                         "farm machines (default: the scene's setting)")
@@ -285,7 +292,25 @@ def _request(args, scene):
     if args.backend:
         settings.backend = args.backend
     sound_strip = strips.find_sound_strip(scene, args.strip)
-    return sound_strip, strips.bake_request(scene, sound_strip, settings, style=args.style, output_dir=args.output)
+    request = strips.bake_request(scene, sound_strip, settings, style=args.style, output_dir=args.output)
+    if args.style_map or args.transition:
+        request = dataclasses.replace(request, style_map=_style_map(args, settings))
+    return sound_strip, request
+
+
+def _style_map(args, settings) -> dict:
+    """The request's style map from --style-map / --transition (over the scene's timeline)."""
+    if args.style_map:
+        text = args.style_map
+        if text.strip().lower().endswith(".json"):
+            text = bpy.path.abspath(text.strip())
+        style_map = timeline.parse_style_map(text, args.transition)
+    else:
+        style_map = style_timeline.settings_style_map(settings)
+        if style_map is None:
+            raise UserError("--transition needs a style map: give --style-map, or turn on the scene's Style Timeline")
+        style_map = style_timeline.with_transition(style_map, args.transition)
+    return style_timeline.request_style_map(style_map)
 
 
 CSV_HEADER_START = "frame,"

@@ -11,6 +11,7 @@ import bpy
 from ..core.render.mapping import EFFECTS
 from ..operators import live_preview as preview
 from ..operators.blender import strips
+from . import style_timeline
 from ..operators.verbs import train_style as training
 from ..operators.verbs.audio_features import NEURAL_AESTHETICS_OT_bake_audio_features as BakeAudioFeatures
 from ..operators.verbs.resync import NEURAL_AESTHETICS_OT_resync as Resync
@@ -50,6 +51,8 @@ def draw_style(panel, context):
     row = layout.row(align=True)
     row.operator("neural_aesthetics.import_style", icon="IMPORT")
     row.operator("neural_aesthetics.export_style", icon="EXPORT")
+    style_timeline.draw_morph_partners(layout, settings)
+    style_timeline.draw_timeline(layout, context)
 
 
 def draw_train(panel, context):
@@ -172,7 +175,7 @@ def _panel_classes() -> list:
     return classes
 
 
-CLASSES = _panel_classes()
+CLASSES = [*style_timeline.CLASSES, *_panel_classes()]
 
 
 def register() -> None:

@@ -18,7 +18,7 @@ import math
 import os
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, BinaryIO
@@ -73,6 +73,7 @@ class StyleInfo:
         origin: how the weights were made, e.g. ``"procedural"`` or ``"clip"``.
         path: the ``.safetensors`` file (pass it to ``load_style``).
         thumbnail_path: the ``.png`` thumbnail, or None if there is none.
+        architecture: the network's architecture (which styles morph with which).
     """
 
     name: str
@@ -80,6 +81,7 @@ class StyleInfo:
     origin: str
     path: Path
     thumbnail_path: Path | None
+    architecture: dict = field(default_factory=dict)
 
 
 def _is_whole_number(value) -> bool:
@@ -375,6 +377,7 @@ def list_styles(directories) -> list[StyleInfo]:
                 origin=origin if isinstance(origin, str) and origin else "unknown",
                 path=loaded.path,
                 thumbnail_path=thumbnail_path if thumbnail_fits(thumbnail_path) else None,
+                architecture=dict(loaded.architecture),
             )
     return [found[name] for name in sorted(found)]
 

@@ -122,6 +122,12 @@ class StyleMap:
                             for entry in self.entries]}
 
 
+def with_styles(style_map: StyleMap, resolve) -> StyleMap:
+    """The map with each entry's style replaced by ``resolve(style)`` (e.g. a name by its file)."""
+    return StyleMap(tuple(Entry(entry.moment, str(resolve(entry.style)), entry.transition)
+                          for entry in style_map.entries), style_map.transition)
+
+
 def _entry(moment, style, transition=None, where: str = "style map") -> Entry:
     if not isinstance(moment, str) or not moment.strip():
         raise UserError(f"An entry of the {where} has no moment: give a marker, a section or a time")

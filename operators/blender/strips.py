@@ -13,7 +13,7 @@ from ...core.render.frame_folder import reuse_problem
 from ...core.errors import UserError
 from ...core.audio.timing import Timing
 from ...core.render.visualizer import BakeRequest, StemSource, VisualizerBake
-from . import compat, style_previews as styles
+from . import compat, style_previews as styles, style_timeline
 from ..settings import preferences
 
 MAX_CHANNEL = 128
@@ -251,6 +251,8 @@ def bake_request(scene, strip, settings, style: str | None = None, output_dir: s
         backend=settings.backend,
         sources=effect_sources(scene, settings, strip),
         owner=folder_owner(strip),
+        style_map=style_timeline.request_style_map(style_timeline.settings_style_map(settings)),
+        markers=style_timeline.scene_markers(scene),
     )
 
 

@@ -7,6 +7,7 @@ import bpy
 from ...core.render import mapping
 from ..blender import compat, strips, style_previews as styles
 from .. import live_preview as preview
+from . import style_map
 
 
 def _style_items(_self, _context):
@@ -263,7 +264,8 @@ class NeuralAestheticsJob(bpy.types.PropertyGroup):
         default=False, description="The Cancel button was pressed: the job stops after its current step")
 
 
-CLASSES = (NeuralAestheticsSettings, NeuralAestheticsTraining, NeuralAestheticsJob)
+NeuralAestheticsSettings.__annotations__.update(style_map.SETTINGS_ANNOTATIONS)
+CLASSES = (*style_map.CLASSES, NeuralAestheticsSettings, NeuralAestheticsTraining, NeuralAestheticsJob)
 
 
 def register() -> None:
