@@ -336,6 +336,15 @@ def test_add_strip_runs_after_every_bake_with_their_options_and_saves_a_copy(v8,
 
 
 @pytest.mark.bpy
+def test_a_style_map_reaches_every_bake_and_add_strip_as_the_command_reads_it(v8, cli):
+    tasks = compile_job(v8, style_map="verse=nebula, chorus=lava,drop=glitch", transition="morph:1.5s")
+    runs = [parse_cli(cli, blender_run(worker_argv(task))) for task in tasks_named(tasks, "bake-")
+            + tasks_named(tasks, "add-strip")]
+    assert {(args.style_map, args.transition) for args in runs} == {
+        ("verse=nebula, chorus=lava,drop=glitch", "morph:1.5s")}
+
+
+@pytest.mark.bpy
 def test_no_task_writes_the_submitted_blend(v8, cli):
     blend = BASE_SETTINGS["blendfile"]
     for format_ in ("PNG", "FFMPEG"):
@@ -402,6 +411,7 @@ def test_tasks_come_after_what_they_depend_on(v8):
     ({"render_chunk_size": 2.5}, "render_chunk_size must be a whole number"),
     ({"size": "big"}, "size must look like 1920x1080"),
     ({"backend": "cuda"}, "backend must be one of"),
+    ({"transition": "wipe:2s"}, "transition must look like"),
     ({"render_output_root": ""}, "render_output_root"),
     ({"blendfile": ""}, "no blendfile"),
 ])

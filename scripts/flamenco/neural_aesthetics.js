@@ -61,6 +61,13 @@ const JOB_TYPE = {
             + "installed and numpy elsewhere; 'scene' uses the scene's Compute setting" },
         { key: "style", type: "string", default: "", visible: "submission",
           description: "Style name or .safetensors path. Empty: the scene's Style setting" },
+        { key: "style_map", type: "string", default: "", visible: "submission",
+          description: "Change style along the song: MOMENT=STYLE pairs such as verse=nebula,chorus=lava "
+            + "(a moment is a marker name, 'section 2' or a time like 45s), or a .json file every Worker "
+            + "can read. Empty: the scene's Style Timeline when it is on" },
+        { key: "transition", type: "string", default: "", visible: "submission",
+          description: "How each style of the style map comes in: cut, crossfade:2b (2 beats) or morph:1.5s. "
+            + "Empty: each entry's own" },
         { key: "size", type: "string", default: "", visible: "submission",
           description: "Frame size WIDTHxHEIGHT, e.g. 1920x1080. Empty: the scene's output size" },
         { key: "seed", type: "int32", default: -1, propargs: { min: -1 }, visible: "submission",
@@ -172,6 +179,15 @@ function bakeOptions(settings) {
     }
     if (text(settings.style)) {
         options.push(`--style=${text(settings.style)}`);
+    }
+    if (text(settings.style_map)) {
+        options.push(`--style-map=${text(settings.style_map)}`);
+    }
+    if (text(settings.transition)) {
+        if (!/^(cut|(crossfade|morph):(\d+(\.\d*)?|\.\d+)[sb]?)$/.test(text(settings.transition))) {
+            throw `Neural Aesthetics: transition must look like cut, crossfade:2b or morph:1.5s, got "${settings.transition}"`;
+        }
+        options.push(`--transition=${text(settings.transition)}`);
     }
     if (text(settings.size)) {
         if (!/^\d+x\d+$/.test(text(settings.size))) {
