@@ -7,7 +7,9 @@ Writes:
 - ``styles.png``: every bundled style, one frame each on the demo music, labelled with
   its name and how it was made;
 - ``filmstrip.png``: one second of a bake on the demo music (every third frame at 24 fps)
-  above the onset strength of each frame, so a drum hit can be seen moving the picture.
+  above the onset strength of each frame, so a drum hit can be seen moving the picture;
+- ``transition.png``: a style timeline's change from nebula to lava at 4 s, baked as a
+  crossfade and as a morph over the second before it (every third frame).
 
 Deterministic: the music is generated from a seed and bakes are a function of the seed.
 Pillow, scipy and soundfile come from the extension's wheels when the venv lacks them
@@ -38,7 +40,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import synth_music  # noqa: E402
 from neural_aesthetics.core import audio
-from neural_aesthetics.core.render import imageio, style  # noqa: E402
+from neural_aesthetics.core.render import imageio, style, timeline, visualizer  # noqa: E402
 from neural_aesthetics.core.render.preview import Preview  # noqa: E402
 from neural_aesthetics.core.audio.timing import Timing  # noqa: E402
 from neural_aesthetics.core.render.visualizer import BakeRequest  # noqa: E402
@@ -99,6 +101,37 @@ def filmstrip(music: Path, style_path: Path, first_s: float = 1.75, every: int =
     return strip
 
 
+def transition_strip(music: Path, folder: Path, before: str = "nebula", after: str = "lava", moment_s: float = 4.0,
+                     every: int = 3) -> Image.Image:
+    """A crossfade row and a morph row of the change ``before`` -> ``after`` at ``moment_s``,
+    baked by ``bake_visualizer`` (the frames a user gets), from 1/4 s before the transition."""
+    small = (TILE[0] // 2, TILE[1] // 2)
+    first, last = round((moment_s - 1.25) * FPS), round(moment_s * FPS)
+    frames = list(range(first, last + 1, every))
+    label_w, label_h = 84, 16
+    strip = Image.new("RGB", (label_w + len(frames) * (small[0] + 4) + 4, 2 * (small[1] + 8) + label_h + 4),
+                      BACKGROUND)
+    draw = ImageDraw.Draw(strip)
+    paths = {name: ROOT / "styles" / f"{name}.safetensors" for name in (before, after)}
+    for row, kind in enumerate(("crossfade", "morph")):
+        style_map = timeline.StyleMap((timeline.Entry("0s", str(paths[before])),
+                                       timeline.Entry(f"{moment_s:g}s", str(paths[after]))),
+                                      timeline.parse_transition(f"{kind}:1s"))
+        request = BakeRequest(audio_path=music, timing=Timing(FPS, 0, 0, int(SECONDS * FPS)),
+                              style_path=paths[before], out_dir=folder / kind, width=small[0], height=small[1],
+                              frames=(first, last), backend="numpy", style_map=style_map.to_json())
+        baked = visualizer.bake_visualizer(request)
+        y = 4 + row * (small[1] + 8)
+        draw.text((4, y + small[1] // 2 - 6), kind, fill=TEXT)
+        for column, frame in enumerate(frames):
+            strip.paste(Image.open(baked.paths[frame - first]).convert("RGB"), (label_w + column * (small[0] + 4), y))
+    for column, frame in enumerate(frames):
+        weight = min(1.0, max(0.0, (frame / FPS - (moment_s - 1.0)) / 1.0))
+        draw.text((label_w + column * (small[0] + 4) + 2, 2 * (small[1] + 8) + 2),
+                  f"{frame / FPS:.2f} s  {after} {weight:.2f}", fill=DIM_TEXT)
+    return strip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
@@ -111,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         synth_music.write_wav(music, samples, 44100)
         contact_sheet(music, ROOT / "styles").save(args.out / "styles.png", optimize=True)
         filmstrip(music, ROOT / "styles" / f"{args.style}.safetensors").save(args.out / "filmstrip.png", optimize=True)
-    print(f"wrote {args.out / 'styles.png'} and {args.out / 'filmstrip.png'}")
+        transition_strip(music, Path(folder)).save(args.out / "transition.png", optimize=True)
+    print(f"wrote {args.out / 'styles.png'}, {args.out / 'filmstrip.png'} and {args.out / 'transition.png'}")
     return 0
 
 

@@ -1,0 +1,87 @@
+"""Benchmark of a style timeline's transitions; prints one table, all from this run.
+
+    .venvs/blender-5.0/bin/python benchmarks/bench_timeline.py [--quick]
+
+For each backend (numpy, and torch when installed), the cost of one 1280x720 frame drawn
+through ``transitions.TimelineRenderer`` (as a bake draws it) with the shipped styles
+``nebula`` -> ``lava`` (same network architecture, so they morph):
+
+- single: a frame of one style (the denominator);
+- crossfade: a frame halfway through a crossfade (both styles drawn, mixed in linear light);
+- morph: a frame halfway through a morph (the interpolated network built, then drawn).
+
+Frames follow a real mapping plan (a new latent every frame). Interleaved rounds, the best
+round of each kind counts: compare the ratios, which are taken within one run on a shared
+machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+import _setup
+
+WIDTH, HEIGHT = 1280, 720
+FPS = 30.0
+
+
+def frame_seconds(backend: str, rounds: int, frames_per_round: int) -> tuple[str, dict[str, float]]:
+    """(backend name, kind -> best seconds per frame) of single, crossfade and morph frames."""
+    from neural_aesthetics.core.render import bake, mapping, style, timeline, transitions
+
+    styles = [style.load_style(_setup.ROOT / "styles" / f"{name}.safetensors") for name in ("nebula", "lava")]
+    assert transitions.morphable(styles[0].architecture, styles[1].architecture)
+    n = frames_per_round
+    onset = np.zeros(n)
+    onset[::3] = 1.0
+    plan = mapping.plan({"loudness": np.full(n, 0.5), "onset": onset}, FPS, 8, seed=1, preset="balanced")
+    kinds = {
+        "single": timeline.FrameLook(0),
+        "crossfade": timeline.FrameLook(0, 1, 0.5, "crossfade"),
+        "morph": timeline.FrameLook(0, 1, 0.5, "morph"),
+    }
+    renderers = {kind: transitions.TimelineRenderer(styles, [look] * n, backend) for kind, look in kinds.items()}
+    out = np.empty((HEIGHT, WIDTH, 3), np.float32)
+    for renderer in renderers.values():
+        bake.render_row(renderer, plan, 0, WIDTH, HEIGHT, out=out)  # warm-up
+    best = {kind: float("inf") for kind in kinds}
+    for _ in range(rounds):
+        for kind, renderer in renderers.items():
+            start = time.perf_counter()
+            for row in range(n):
+                bake.render_row(renderer, plan, row, WIDTH, HEIGHT, out=out)
+            best[kind] = min(best[kind], (time.perf_counter() - start) / n)
+    return renderers["single"].backend_name, best
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds")
+    args = parser.parse_args(argv)
+    _setup.ensure_libs()
+    _setup.import_core()
+    from neural_aesthetics.core.render import backend as backends
+
+    rounds, frames = (3, 4) if args.quick else (8, 6)
+    lines = [("metric (1280x720, nebula -> lava)", "measured (best of interleaved rounds)", "ratio to single",
+              "target")]
+    for backend in ["numpy"] + (["torch"] if backends.torch_available() else []):
+        name, best = frame_seconds(backend, rounds, frames)
+        lines.append((f"single-style frame ({name})", f"{best['single'] * 1000:.1f} ms/frame", "1.00", ""))
+        for kind, target in (("crossfade", "<= 2.0"), ("morph", "<= 1.1")):
+            lines.append((f"{kind} frame halfway ({name})", f"{best[kind] * 1000:.1f} ms/frame",
+                          f"{best[kind] / best['single']:.2f}", target))
+    widths = [max(len(line[k]) for line in lines) for k in range(4)]
+    for index, line in enumerate(lines):
+        print(" | ".join(cell.ljust(width) for cell, width in zip(line, widths)))
+        if index == 0:
+            print("-+-".join("-" * width for width in widths))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
