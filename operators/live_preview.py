@@ -77,7 +77,18 @@ def preview_key(request) -> dict:
     zero = request.timing.content_zero_frame
     key["span"] = [request.timing.frame_first - zero, request.timing.frame_end - zero]
     key["backend"] = request.backend
+    if request.style_map:
+        key["style_map"] = _style_map_key(request)
     return key
+
+
+def _style_map_key(request) -> dict:
+    """A style timeline's part of ``preview_key``: its entries, their style files and the
+    markers it may name (relative to the song's start)."""
+    return {"map": request.style_map,
+            "styles": [_file_stamp(entry["style"]) for entry in request.style_map["entries"]],
+            "markers": sorted([name, round(frame - request.timing.origin_frame, 6)]
+                              for name, frame in request.markers.items())}
 
 
 def preview_request(scene, strip, settings):

@@ -173,3 +173,12 @@ def test_section_moments_follow_the_songs_analysed_sections(song, tmp_path, sing
     np.testing.assert_array_equal(levels(bake.paths[first_lava]), singles["lava"][first_lava])
     with pytest.raises(UserError, match="2 section"):
         visualizer.bake_visualizer(request(song, tmp_path / "other", "section 1=nebula,section 3=lava"))
+
+
+def test_the_live_preview_draws_the_frames_the_bake_writes(song, crossfaded):
+    from neural_aesthetics.core.render.preview import Preview
+
+    preview = Preview.from_request(request(song, crossfaded.paths[0].parent, MAP, "crossfade:1s"))
+    for index in (10, 42, 60):  # nebula, halfway into lava, lava
+        drawn = imageio.to_rgb8(preview.frame_at(index / FPS, 24, 16)).astype(int)
+        assert np.abs(drawn - levels(crossfaded.paths[index])).max() <= 1, index

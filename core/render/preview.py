@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from . import backend as backends
+from . import backend as backends, bake
 from .mapping import FramePlan
 
 PREVIEW_SIZE = (192, 108)
@@ -48,8 +48,14 @@ class Preview:
     def from_request(cls, request, backend: str | None = None) -> "Preview":
         """Analyse and plan the song of a ``visualizer.BakeRequest`` (slow once, then fast)."""
         from . import style as style_io
-        from . import visualizer
+        from . import timeline_bake, transitions, visualizer
 
+        if request.style_map:  # a style timeline: each row drawn with its own look
+            styles = timeline_bake.load(request.style_map, visualizer.file_digest)
+            plan, whole, looks = visualizer.timeline_song_plan(request, styles)
+            renderer = transitions.TimelineRenderer(styles.styles, [look for look, _identity in looks.values()],
+                                                    backend or request.backend)
+            return cls(renderer, plan, whole.fps, whole.content_index(whole.frame_first))
         loaded = style_io.load_style(request.style_path)
         plan, whole = visualizer.song_plan(request, loaded)
         return cls.from_style(loaded, plan, whole.fps, whole.content_index(whole.frame_first),
@@ -62,8 +68,7 @@ class Preview:
 
     def frame_at(self, time_s: float, width: int = PREVIEW_SIZE[0], height: int = PREVIEW_SIZE[1]) -> np.ndarray:
         """Float32 (height, width, 3) display (sRGB) values in [0, 1] of the frame at ``time_s``."""
-        row = self.row_at(time_s)
-        return self.renderer.render(self.plan.latents[row], width, height, **self.plan.view(row))
+        return bake.render_row(self.renderer, self.plan, self.row_at(time_s), width, height)
 
 
 def blender_pixels(rgb: np.ndarray) -> np.ndarray:
