@@ -9,7 +9,7 @@ import pytest
 import synth_music
 from helpers import ROOT
 
-from neural_aesthetics.core.audio import analysis as audio
+from neural_aesthetics.core import audio
 from neural_aesthetics.core.audio.timing import Timing
 from neural_aesthetics.core.errors import UserError
 from neural_aesthetics.core.render import imageio, timeline, transitions, visualizer
