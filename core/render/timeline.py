@@ -23,6 +23,7 @@ frames of that entry and of its transitions.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import math
@@ -368,12 +369,10 @@ def frame_looks(resolved: list[ResolvedEntry], fps: float, content_indices) -> l
     (moment - start)`` of the way from the previous entry's style to this one's.
     """
     looks = []
+    moments_s = [entry.moment_s for entry in resolved]
     for index in content_indices:
         time_s = int(index) / float(fps)
-        current = 0
-        for position, entry in enumerate(resolved):
-            if entry.moment_s <= time_s + 1e-9:
-                current = position
+        current = max(0, bisect.bisect_right(moments_s, time_s + 1e-9) - 1)
         look = FrameLook(resolved[current].style)
         following = current + 1
         if following < len(resolved):
