@@ -37,29 +37,28 @@ def _power(values: np.ndarray, exponent: float, out: np.ndarray) -> np.ndarray:
 def _decode(display: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
     """The sRGB decoding function (IEC 61966-2-1) of ``display`` into ``out``."""
     np.clip(display, 0.0, 1.0, out=scratch)
-    below = scratch <= _DECODE_KNEE
+    above = scratch > _DECODE_KNEE
     np.multiply(scratch, np.float32(1 / 12.92), out=out)
     scratch *= np.float32(1 / 1.055)
     scratch += np.float32(0.055 / 1.055)
-    np.copyto(out, _power(scratch, 2.4, scratch), where=~below)
+    np.copyto(out, _power(scratch, 2.4, scratch), where=above)
     return out
 
 
 def _encode(linear: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-    """The sRGB encoding function of ``linear`` (clipped to [0, 1]) into ``out``."""
-    np.clip(linear, 0.0, 1.0, out=scratch)
-    below = scratch <= _ENCODE_KNEE
-    np.multiply(scratch, np.float32(12.92), out=out)
-    _power(scratch, 1 / 2.4, scratch)
+    """The sRGB encoding function of ``linear`` (in [0, 1]) into ``out``."""
+    above = linear > _ENCODE_KNEE
+    _power(linear, 1 / 2.4, scratch)
     scratch *= np.float32(1.055)
     scratch -= np.float32(0.055)
-    np.copyto(out, scratch, where=~below)
+    np.multiply(linear, np.float32(12.92), out=out)
+    np.copyto(out, scratch, where=above)
     return out
 
 
 def linear_to_srgb(linear: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """The sRGB encoding function, float32; values are clipped to [0, 1]."""
-    linear = np.asarray(linear, dtype=np.float32)
+    linear = np.clip(np.asarray(linear, dtype=np.float32), 0.0, 1.0)
     return _encode(linear, np.empty_like(linear) if out is None else out, np.empty_like(linear))
 
 
@@ -80,7 +79,7 @@ def crossfade(display_a: np.ndarray, display_b: np.ndarray, weight: float, out: 
         _decode(flat_b[part], other, scratch)
         mixed *= keep
         other *= take
-        mixed += other
+        mixed += other  # (in [0, 1]: a mix of two decoded values that are)
         _encode(mixed, flat_out[part], scratch)
     return out
 
