@@ -124,6 +124,8 @@ BASE_SETTINGS = {
     "strip": "",
     "backend": "numpy",
     "style": "",
+    "style_map": "",
+    "transition": "",
     "size": "",
     "seed": -1,
     "frames_output": "",
