@@ -114,8 +114,13 @@ def cli(ext):
     return installed("operators.cli")
 
 
-def frames_of(folder):
-    return {path.name: path.read_bytes() for path in sorted(folder.glob("*.png"))}
+def frame_folder(output):
+    """The folder a bake into ``--output`` wrote its frames to (it holds the bake record)."""
+    return next(output.rglob("neural_aesthetics_bake.json")).parent
+
+
+def frames_of(output):
+    return {path.name: path.read_bytes() for path in sorted(frame_folder(output).glob("*.png"))}
 
 
 def test_style_map_on_the_command_line_changes_style_where_it_says(cli, sound_scene, tmp_path, capsys):
@@ -126,12 +131,13 @@ def test_style_map_on_the_command_line_changes_style_where_it_says(cli, sound_sc
                      "--transition", "crossfade:0.5s"]) == 0
     assert cli.main(["bake", *size, "--output", str(tmp_path / "lava"), "--style", "lava"]) == 0
     assert cli.main(["bake", *size, "--output", str(tmp_path / "nebula"), "--style", "nebula"]) == 0
-    mapped, lava, nebula = (frames_of(tmp_path / name / sound.name) for name in ("map", "lava", "nebula"))
+    mapped, lava, nebula = (frames_of(tmp_path / name) for name in ("map", "lava", "nebula"))
     names = sorted(mapped)
+    assert len(names) == sound.frame_final_duration
     assert all(mapped[name] == nebula[name] for name in names[:36])  # before the crossfade (1.5 s)
     assert all(mapped[name] != nebula[name] and mapped[name] != lava[name] for name in names[37:48])
     assert all(mapped[name] == lava[name] for name in names[48:])
-    record = json.loads((tmp_path / "map" / sound.name / "neural_aesthetics_bake.json").read_text())
+    record = json.loads((frame_folder(tmp_path / "map") / "neural_aesthetics_bake.json").read_text())
     assert len(set(record["looks"].values())) == 2 + 11
 
 
@@ -154,11 +160,11 @@ def test_the_worker_carries_the_style_map(sound_scene):
     bpy.ops.neural_aesthetics.style_map_add()
     bpy.ops.neural_aesthetics.style_map_add()
     settings.style_map[0].style, settings.style_map[1].style = "nebula", "glitch"
-    strips, worker = installed("operators.blender.strips"), installed("core.jobs.worker")
+    strips = installed("operators.blender.strips")
     request = strips.bake_request(scene, sound, settings)
     assert [entry["style"].endswith(name + ".safetensors") for entry, name in
             zip(request.style_map["entries"], ("nebula", "glitch"))] == [True, True]
-    assert worker.decode_bake_request(json.loads(json.dumps(worker.encode_bake_request(request)))) == request
+    assert type(request).from_json(json.loads(json.dumps(request.to_json()))) == request
     settings.use_style_map = False
     assert strips.bake_request(scene, sound, settings).style_map is None
     assert np.isfinite(request.timing.fps)
