@@ -100,7 +100,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..progress import CancelToken, ProgressCallback
 from . import smoothing
+from .cache import AnalysisCache
 from .decoding import check_exists
 from .grid import SoundAnalysis, grid_means
 from .params import (BEAT_CHANNELS, CHROMA_CHANNELS, FRAME_STAGE_FIELDS, SECTION_CHANNELS, AnalysisParams,
@@ -350,7 +352,8 @@ def _frames_key(sound_key: str, timing: Timing, params: AnalysisParams) -> str:
     return "frames-" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _load_sound(path: str, params: AnalysisParams, cache, key: str | None) -> SoundAnalysis:
+def _load_sound(path: str, params: AnalysisParams, cache, key: str | None, progress=None,
+                cancel=None) -> SoundAnalysis:
     if cache is not None:
         arrays = cache.load(key)
         if arrays is not None:
@@ -358,14 +361,34 @@ def _load_sound(path: str, params: AnalysisParams, cache, key: str | None) -> So
                 return SoundAnalysis.from_arrays(arrays)
             except (KeyError, ValueError, IndexError):
                 pass  # an entry from an incompatible version: analyse again and replace it
-    sound = analyze_file(path, params)
+    sound = analyze_file(path, params, progress, cancel)
     if cache is not None:
         cache.store(key, sound.to_arrays())
     return sound
 
 
+def sound_analysis(path: str | os.PathLike, params: AnalysisParams = AnalysisParams(),
+                   cache_dir: str | os.PathLike | None = None, progress: ProgressCallback | None = None,
+                   cancel: CancelToken | None = None) -> SoundAnalysis:
+    """The timing-independent :class:`SoundAnalysis` of a file: from ``cache_dir`` if it
+    holds one for this content and these parameters (a few MB read back, no decoding),
+    else analysed now (``progress``/``cancel``: see :func:`.song.analyze_file`) and
+    stored there. Its ``duration_s`` is the decoded length of the song.
+
+    Raises:
+        AudioError: the file is missing, cannot be decoded or is outside the limits.
+        Cancelled: ``cancel`` was cancelled.
+    """
+    path = check_exists(path)
+    if cache_dir is None:
+        return _load_sound(path, params, None, None, progress, cancel)
+    cache = AnalysisCache(cache_dir)
+    return _load_sound(path, params, cache, cache.key(path, sound_params_key(params)), progress, cancel)
+
+
 def analyze(path: str | os.PathLike, timing: Timing, params: AnalysisParams = AnalysisParams(),
-            cache_dir: str | os.PathLike | None = None) -> FeatureTrack:
+            cache_dir: str | os.PathLike | None = None, progress: ProgressCallback | None = None,
+            cancel: CancelToken | None = None) -> FeatureTrack:
     """Features of the sound file ``path``, one row per video frame of ``timing``.
 
     Row ``i`` integrates the file over ``timing.frame_edges_s()[i:i + 2]`` seconds; see
@@ -374,16 +397,16 @@ def analyze(path: str | os.PathLike, timing: Timing, params: AnalysisParams = An
     With a ``cache_dir`` (see :mod:`.cache`) two things are cached there: the
     slow timing-independent :class:`SoundAnalysis` (reused when the strip is moved,
     trimmed or the frame rate changes) and the finished track for this exact timing and
-    these parameters (a repeat analysis only reads it back).
+    these parameters (a repeat analysis only reads it back). ``progress`` and ``cancel``:
+    see :func:`.song.analyze_file`.
 
     Raises:
-        AudioError: the file is missing or cannot be decoded.
+        AudioError: the file is missing, cannot be decoded or is outside the limits.
+        Cancelled: ``cancel`` was cancelled.
     """
     path = check_exists(path)
     if cache_dir is None:
-        return frame_features(_load_sound(path, params, None, None), timing, params)
-    from .cache import AnalysisCache
-
+        return frame_features(_load_sound(path, params, None, None, progress, cancel), timing, params)
     cache = AnalysisCache(cache_dir)
     sound_key = cache.key(path, sound_params_key(params))
     frames_key = _frames_key(sound_key, timing, params)
@@ -393,7 +416,7 @@ def analyze(path: str | os.PathLike, timing: Timing, params: AnalysisParams = An
         return FeatureTrack(timing=timing, channels={name: arrays[f"channel.{name}"] for name in names},
                             beats_s=arrays["beats_s"], downbeats_s=arrays["downbeats_s"],
                             sections_s=arrays["sections_s"])
-    track = frame_features(_load_sound(path, params, cache, sound_key), timing, params)
+    track = frame_features(_load_sound(path, params, cache, sound_key, progress, cancel), timing, params)
     stored = {f"channel.{name}": values for name, values in track.channels.items()}
     stored.update(beats_s=track.beats_s, downbeats_s=track.downbeats_s, sections_s=track.sections_s)
     cache.store(frames_key, stored)

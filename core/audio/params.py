@@ -22,10 +22,21 @@ CHANNELS = (BASIC_CHANNELS + BEAT_CHANNELS + tuple(name for name, _lo, _hi in DE
             + ("centroid_hz", "flux") + CHROMA_CHANNELS + ("percussive", "harmonic") + SECTION_CHANNELS)
 READABLE_FORMATS = "WAV, FLAC, OGG (Vorbis/Opus), MP3, AIFF or M4A/AAC"  # M4A/AAC: with PyAV or inside Blender
 NORMALISE_MODES = ("percentile", "adaptive")
+SAMPLE_RATE_RANGE_HZ = (4000, 768000)
+"""Sample rates a sound file may declare (a 1 Hz file would be a strip of millions of frames)."""
+MAX_DURATION_S = 6 * 3600.0
+"""The longest song (and sound strip) analysed or baked, in seconds."""
 
 
 class AudioError(UserError):
     """A sound file that cannot be used: ``str(error)`` is one line naming the file and the fix."""
+
+
+def check_duration(seconds: float, what: str) -> None:
+    """An ``AudioError`` if ``seconds`` is beyond ``MAX_DURATION_S`` (``what``: "Sound file x.wav")."""
+    if seconds > MAX_DURATION_S:
+        raise AudioError(f"{what} is {seconds / 3600.0:.1f} h long: the limit is {MAX_DURATION_S / 3600.0:g} h"
+                         " — cut it into shorter strips")
 
 
 @dataclass(frozen=True)

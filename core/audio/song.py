@@ -14,6 +14,7 @@ from . import sections as section_tools
 from . import decoding
 from .decoding import Excerpts, decode_with
 from .grid import Grid, SoundAnalysis, cumulative, grid_means, interval_means
+from ..progress import CancelToken, ProgressCallback
 from .params import AnalysisParams
 from .spectral import LevelStream, SpectralStream, sustained
 
@@ -120,30 +121,69 @@ def analyze_sound(samples: np.ndarray, sample_rate: int, params: AnalysisParams 
     return _analyze_blocks(sample_rate, _array_blocks(samples), lambda _n, _ranges: samples, params)
 
 
-def analyze_file(path, params: AnalysisParams = AnalysisParams()) -> SoundAnalysis:
+ANALYSING = "Analysing song…"
+"""The progress message of an analysis."""
+
+
+class _Reporter:
+    """Progress per decoded block (``done``/``total`` in whole seconds of audio, the total
+    from the file's header when it gives one) and the checks that stop a cancelled analysis."""
+
+    def __init__(self, progress: ProgressCallback | None, cancel: CancelToken | None, sample_rate: int,
+                 expected_samples: int | None):
+        self.progress, self.cancel = progress, cancel
+        self.sample_rate, self.expected = sample_rate, expected_samples or 0
+
+    def check(self) -> None:
+        if self.cancel is not None:
+            self.cancel.raise_if_cancelled()
+
+    def decoded(self, n_samples: int) -> None:
+        self.check()
+        if self.progress is not None:
+            total = max(self.expected, n_samples)
+            self.progress(n_samples // self.sample_rate, total // self.sample_rate, ANALYSING)
+
+    def checked(self, blocks):
+        """``blocks``, checking for a cancel before each."""
+        for block in blocks:
+            self.check()
+            yield block
+
+
+def analyze_file(path, params: AnalysisParams = AnalysisParams(), progress: ProgressCallback | None = None,
+                 cancel: CancelToken | None = None) -> SoundAnalysis:
     """The timing-independent analysis of a sound file, decoded block by block.
 
     Memory does not grow with the file's length but for the analysis series (a few MB a
     minute); beat refinement reads the samples around the beats in a second decode pass.
+    ``progress`` is called after every decoded block (``DECODE_BLOCK_SAMPLES``, a few
+    seconds of audio, a fraction of a second of work) with the message ``ANALYSING``;
+    ``cancel`` stops the analysis within one block or stage (``Cancelled``).
     """
-    def consume(sample_rate, blocks, reopen):
-        return _analyze_blocks(sample_rate, blocks, lambda n, ranges: Excerpts.read(reopen(), n, ranges), params)
+    def consume(stream, reopen):
+        report = _Reporter(progress, cancel, stream.sample_rate, stream.frames_hint)
+        return _analyze_blocks(stream.sample_rate, stream.blocks,
+                               lambda n, ranges: Excerpts.read(report.checked(reopen()), n, ranges), params, report)
 
     return decode_with(path, consume)
 
 
-def _analyze_blocks(sample_rate: int, blocks, samples_near, params: AnalysisParams) -> SoundAnalysis:
+def _analyze_blocks(sample_rate: int, blocks, samples_near, params: AnalysisParams,
+                    report: _Reporter | None = None) -> SoundAnalysis:
     """``analyze_sound`` of a file's mono float32 samples given in ``blocks`` (in order).
 
     ``samples_near(n_samples, ranges)``: the samples in those ``(start, stop)`` ranges,
     sliced like the whole array (for beat refinement, after ``blocks`` is exhausted).
     """
+    report = report or _Reporter(None, None, sample_rate, None)
     cell = max(1, int(round(params.level_cell_s * sample_rate)))
     level = LevelStream(cell)
     spectral = SpectralStream(sample_rate, params)
     for block in blocks:
         level.feed(block)
         spectral.feed(block)
+        report.decoded(spectral.n_samples)
     n = spectral.n_samples
     duration = n / float(sample_rate)
     series = spectral.finish()
@@ -165,8 +205,11 @@ def _analyze_blocks(sample_rate: int, blocks, samples_near, params: AnalysisPara
             chroma=Grid(chroma, first_s, 4 * hop_s),
             hp=Grid(series["hp"], first_s, hop_s),
         )
+        report.check()
         beat_s = _beats(samples_near, sample_rate, n, series["flux"], series["flux_first_s"], hop_s, params)
+        report.check()
         downbeat_s = _downbeats(beat_s, Grid(series["bass"], first_s, hop_s), grids["chroma"], duration, params)
+        report.check()
         section_s = _sections(Grid(series["timbre"], first_s, hop_s), grids["chroma"], beat_s, downbeat_s,
                               duration, params)
     return SoundAnalysis(int(sample_rate), n, grids, beat_s, downbeat_s, section_s)

@@ -82,6 +82,9 @@ class BakeRequest:
             the .blend, "strip": the strip's id}`` (empty outside Blender). Not part of
             the bake's identity: a folder holding another existing project's frames is
             refused rather than replaced (``frame_folder``).
+        analysis_cache: folder of the sound-analysis cache (``core.audio.cache``), so a
+            song is analysed once per content and settings by every bake, chunk and
+            preview; None analyses it each time. Not part of the bake's identity.
     """
 
     audio_path: Path
@@ -100,6 +103,7 @@ class BakeRequest:
     backend: str = "auto"
     sources: dict = field(default_factory=dict)
     owner: dict = field(default_factory=dict)
+    analysis_cache: str | None = None
 
     def __post_init__(self):
         if self.frames is not None:  # a JSON round trip turns the tuple into a list
@@ -180,6 +184,8 @@ def _check_request(request: BakeRequest) -> None:
             raise UserError(f"The sound file that {effect} listens to is missing: {source.audio_path}")
     backends.choose_backend(request.backend)
     audio.check_exists(request.audio_path)  # (a one-line AudioError before its digest is taken)
+    audio.check_duration(request.timing.n_frames / request.timing.fps,
+                         f"The sound strip ({request.timing.n_frames} frames at {request.timing.fps:g} fps)")
 
 
 def requested_timing(request: BakeRequest) -> Timing:
@@ -194,21 +200,26 @@ def requested_timing(request: BakeRequest) -> Timing:
     return Timing(timing.fps, timing.origin_frame, start, end)
 
 
-def song_plan(request: BakeRequest, loaded_style=None) -> tuple[mapping.FramePlan, Timing]:
+def song_plan(request: BakeRequest, loaded_style=None, progress: ProgressCallback | None = None,
+              cancel: CancelToken | None = None) -> tuple[mapping.FramePlan, Timing]:
     """The plan of every frame of the song (and the timing of its rows) for a request.
 
-    Analysed and planned over the whole sound content, so each frame's look is a function
-    of its content index alone, whatever the trim or chunk.
+    Analysed and planned over the whole sound content (its decoded length), so each
+    frame's look is a function of its content index alone, whatever the trim or chunk.
+    The analysis is read from ``request.analysis_cache`` when an earlier bake, chunk or
+    preview of the same content stored it there; else it reports ``progress`` per
+    decoded block ("Analysing song…") and stops when ``cancel`` is cancelled.
     """
     timing = request.timing
     loaded_style = loaded_style or style_io.load_style(request.style_path)
-    duration_s = audio.duration_s(request.audio_path)
+    cache = request.analysis_cache
+    sound = audio.sound_analysis(request.audio_path, cache_dir=cache, progress=progress, cancel=cancel)
     zero = timing.content_zero_frame
-    content_frames = max(1, math.ceil(duration_s * timing.fps))
+    content_frames = max(1, math.ceil(sound.duration_s * timing.fps))
     first = min(zero, timing.frame_first)
     end = max(zero + content_frames, timing.frame_end)
     whole = Timing(timing.fps, timing.origin_frame, first, end)
-    features, sources = audio.analyze(request.audio_path, whole), None
+    features, sources = audio.frame_features(sound, whole), None
     if request.sources:
         # Each stem is heard over the same scene frames as the song, where it sits in
         # the timeline (silence where it does not play); the song's stem comes first, so
@@ -217,8 +228,8 @@ def song_plan(request: BakeRequest, loaded_style=None) -> tuple[mapping.FramePla
         for effect, source in sorted(request.sources.items()):
             name = f"{source.audio_path}@{source.origin_frame!r}"
             if name not in features:
-                features[name] = audio.analyze(
-                    source.audio_path, Timing(timing.fps, source.origin_frame, first, end))
+                features[name] = audio.analyze(source.audio_path, Timing(timing.fps, source.origin_frame, first, end),
+                                               cache_dir=cache, progress=progress, cancel=cancel)
             sources[effect] = name
     plan = mapping.plan(
         features, timing.fps, latent_dim=int(loaded_style.architecture["latent_dim"]), seed=request.seed,
@@ -316,7 +327,7 @@ def bake_visualizer(
     timing = requested_timing(request)
     loaded_style = style_io.load_style(request.style_path)
     key = bake_key(request, loaded_style)  # (the digests of the sound files before they are read)
-    plan, whole = song_plan(request, loaded_style)
+    plan, whole = song_plan(request, loaded_style, progress, cancel)
     _check_unchanged(request, loaded_style, key)
     rows = slice(timing.frame_first - whole.frame_first, timing.frame_end - whole.frame_first)
     requested = plan.rows(rows)

@@ -251,6 +251,7 @@ def bake_request(scene, strip, settings, style: str | None = None, output_dir: s
         backend=settings.backend,
         sources=effect_sources(scene, settings, strip),
         owner=folder_owner(strip),
+        analysis_cache=str(preferences.analysis_cache_dir()),
     )
 
 
