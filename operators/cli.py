@@ -180,6 +180,9 @@ def _bake_options(parser) -> None:
     parser.add_argument("--output", help="frame folder; '//' is next to the .blend (default: the scene's setting)")
     parser.add_argument("--size", type=_size, help="frame size WIDTHxHEIGHT (default: the scene's output size)")
     parser.add_argument("--seed", type=_seed, help="seed of the visuals' path (default: the scene's setting)")
+    parser.add_argument("--beats-per-bar", type=int, choices=(0, 2, 3, 4, 5, 6, 7), metavar="N",
+                        help="beats in a bar, which places the downbeats: 0 = heard in the song, or 2 to 7 "
+                             "(default: the scene's Beats per Bar)")
     parser.add_argument("--preset", choices=list(mapping.PRESETS),
                         help="how the music moves the image (default: the scene's Mapping setting)")
     parser.add_argument("--strength", type=_effect_value("strength", mapping.MAX_STRENGTH), action="append",
@@ -285,7 +288,10 @@ def _request(args, scene):
     if args.backend:
         settings.backend = args.backend
     sound_strip = strips.find_sound_strip(scene, args.strip)
-    return sound_strip, strips.bake_request(scene, sound_strip, settings, style=args.style, output_dir=args.output)
+    request = strips.bake_request(scene, sound_strip, settings, style=args.style, output_dir=args.output)
+    if args.beats_per_bar is not None:  # (into the request only: never saved into the .blend)
+        request = dataclasses.replace(request, beats_per_bar=args.beats_per_bar)
+    return sound_strip, request
 
 
 CSV_HEADER_START = "frame,"
@@ -319,7 +325,9 @@ def _analyze(args) -> int:
     sound = strips.sound_file(sound_strip)
     out = Path(bpy.path.abspath(args.out))
     check_csv_target(out, sound, args.overwrite)
-    track = audio.analyze(sound, timing)
+    beats_per_bar = args.beats_per_bar if args.beats_per_bar is not None else int(
+        scene.neural_aesthetics.beats_per_bar)
+    track = audio.analyze(sound, timing, audio.AnalysisParams(beats_per_bar=beats_per_bar))
     names = sorted(track.channels)
     text = io.StringIO(newline="")
     writer = csv.writer(text)

@@ -55,6 +55,15 @@ Channels (``CHANNELS``; the band names come from ``AnalysisParams.bands``):
     0..1: how far the frame's start is into the current beat, where a frame that contains
     a beat has that beat as its current beat (so it reads exactly 0 on every beat frame,
     then rises linearly until the next beat frame).
+``beat_confidence``
+    0..1: how clearly the music repeats at its beat period around the frame (the pulse
+    clarity of :func:`.beats.tempo_curve` over 8 s windows, 1 s apart, divided by 0.5;
+    at least 0.05 in a song with beats). Steady drums read 1; finger-picked, sung or
+    rubato music lower. Beats are tracked wherever the song has a pulse at all;
+    silence, drones and speech-like sound have no beats and read 0 here.
+``beats_per_bar``
+    The meter of the downbeats (2, 3 or 4 heard, or ``AnalysisParams.beats_per_bar``
+    when set, e.g. 6 for 6/8 counted in eighths) on every frame that overlaps the file; 0 without beats.
 ``bass``, ``low_mid``, ``high_mid``, ``treble`` (or the names of ``bands``)
     0..1: RMS amplitude of the band's frequency range (Hz, ``bands``), divided by the
     track's ``normalise_percentile`` value of that band (but at most ``band_range_db``
@@ -184,6 +193,16 @@ def _onset_scale(strength: np.ndarray, fps: float, baseline_s: float, percentile
     return np.clip(rise / top, 0.0, 1.0) if top > 0 else np.zeros_like(strength)
 
 
+_CLARITY_SURE = 0.5  # the pulse clarity (beats.tempo_curve) read as beat_confidence 1
+_CONFIDENCE_FLOOR = 0.05  # beat_confidence in a song with beats, however unclear the pulse there
+
+
+def _share_in_file(edges: np.ndarray, duration: float) -> np.ndarray:
+    """The share of each frame (between consecutive ``edges``) that lies inside the file."""
+    covered = np.clip(edges[1:], 0.0, duration) - np.clip(edges[:-1], 0.0, duration)
+    return covered / np.maximum(edges[1:] - edges[:-1], 1e-12)
+
+
 def _event_rows(times_s: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Rows (frames between consecutive ``edges``) that contain each time; outside: dropped."""
     rows = np.searchsorted(edges, np.asarray(times_s, dtype=np.float64), side="right") - 1
@@ -299,6 +318,12 @@ def frame_features(sound: SoundAnalysis, timing: Timing, params: AnalysisParams 
     channels["downbeat"] = _pulses(shifted("downbeat", sound.downbeats_s), edges)
     channels["tempo_bpm"] = _tempo_and_phase(shifted("tempo_bpm", sound.beats_s), edges)[0]
     channels["beat_phase"] = _tempo_and_phase(shifted("beat_phase", sound.beats_s), edges)[1]
+    has_beats = len(sound.beats_s) > 0
+    clarity = means("pulse_clarity")
+    in_file = _share_in_file(edges, duration) > 0
+    channels["beat_confidence"] = (np.where(in_file, np.clip(clarity / _CLARITY_SURE, _CONFIDENCE_FLOOR, 1.0), 0.0)
+                                   if has_beats and clarity is not None else zeros)
+    channels["beats_per_bar"] = np.where(in_file, float(sound.beats_per_bar), 0.0) if has_beats else zeros
     audible = n > 0 and bool(np.any(rms > 0))
     section_starts = np.concatenate([[0.0], sound.sections_s]) if audible else np.zeros(0)
     channels["section_change"] = _pulses(shifted("section_change", section_starts), edges)

@@ -85,6 +85,8 @@ class BakeRequest:
         analysis_cache: folder of the sound-analysis cache (``core.audio.cache``), so a
             song is analysed once per content and settings by every bake, chunk and
             preview; None analyses it each time. Not part of the bake's identity.
+        beats_per_bar: beats in a bar of the song (places the downbeats); 0 = the
+            meter heard in the song.
     """
 
     audio_path: Path
@@ -104,6 +106,7 @@ class BakeRequest:
     sources: dict = field(default_factory=dict)
     owner: dict = field(default_factory=dict)
     analysis_cache: str | None = None
+    beats_per_bar: int = 0
 
     def __post_init__(self):
         if self.frames is not None:  # a JSON round trip turns the tuple into a list
@@ -182,6 +185,8 @@ def _check_request(request: BakeRequest) -> None:
                             f"{', '.join(mapping.EFFECTS)}")
         if not Path(source.audio_path).is_file():
             raise UserError(f"The sound file that {effect} listens to is missing: {source.audio_path}")
+    if not 0 <= request.beats_per_bar <= audio.MAX_BEATS_PER_BAR:
+        raise UserError(f"Beats per bar {request.beats_per_bar} is out of range: use 0 (heard) or 2 to 7")
     backends.choose_backend(request.backend)
     audio.check_exists(request.audio_path)  # (a one-line AudioError before its digest is taken)
     audio.check_duration(request.timing.n_frames / request.timing.fps,
@@ -213,13 +218,14 @@ def song_plan(request: BakeRequest, loaded_style=None, progress: ProgressCallbac
     timing = request.timing
     loaded_style = loaded_style or style_io.load_style(request.style_path)
     cache = request.analysis_cache
-    sound = audio.sound_analysis(request.audio_path, cache_dir=cache, progress=progress, cancel=cancel)
+    params = audio.AnalysisParams(beats_per_bar=request.beats_per_bar)
+    sound = audio.sound_analysis(request.audio_path, params, cache, progress, cancel)
     zero = timing.content_zero_frame
     content_frames = max(1, math.ceil(sound.duration_s * timing.fps))
     first = min(zero, timing.frame_first)
     end = max(zero + content_frames, timing.frame_end)
     whole = Timing(timing.fps, timing.origin_frame, first, end)
-    features, sources = audio.frame_features(sound, whole), None
+    features, sources = audio.frame_features(sound, whole, params), None
     if request.sources:
         # Each stem is heard over the same scene frames as the song, where it sits in
         # the timeline (silence where it does not play); the song's stem comes first, so
@@ -229,7 +235,7 @@ def song_plan(request: BakeRequest, loaded_style=None, progress: ProgressCallbac
             name = f"{source.audio_path}@{source.origin_frame!r}"
             if name not in features:
                 features[name] = audio.analyze(source.audio_path, Timing(timing.fps, source.origin_frame, first, end),
-                                               cache_dir=cache, progress=progress, cancel=cancel)
+                                               params, cache, progress, cancel)
             sources[effect] = name
     plan = mapping.plan(
         features, timing.fps, latent_dim=int(loaded_style.architecture["latent_dim"]), seed=request.seed,
@@ -267,6 +273,7 @@ def bake_key(request: BakeRequest, loaded_style=None, fingerprint=file_digest) -
                     "strengths": {k: float(v) for k, v in sorted(request.preset_strengths.items())},
                     "smoothing_s": {k: float(v) for k, v in sorted(request.preset_smoothing.items())}},
         "image_format": request.image_format,
+        "beats_per_bar": request.beats_per_bar,
     })
     return key
 

@@ -252,6 +252,7 @@ def bake_request(scene, strip, settings, style: str | None = None, output_dir: s
         sources=effect_sources(scene, settings, strip),
         owner=folder_owner(strip),
         analysis_cache=str(preferences.analysis_cache_dir()),
+        beats_per_bar=int(settings.beats_per_bar),
     )
 
 
