@@ -260,6 +260,8 @@ def _progress(done: int, total: int, message: str) -> None:
     """One line per frame; a frame that takes long adds a line every few seconds (its tiles)."""
     if ": " in message:  # e.g. "Frame 4/96: 120 tiles drawn"
         print(f"{COMMAND}: {message[:1].lower()}{message[1:]}", flush=True)
+    elif message == audio.ANALYSING:  # (done/total: seconds of the song decoded)
+        print(f"{COMMAND}: {message} {done}/{total} s", flush=True)
     else:
         print(f"{COMMAND}: frame {done}/{total}", flush=True)
 

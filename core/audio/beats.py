@@ -97,24 +97,22 @@ def tempo_curve(novelty: np.ndarray, cell_s: float, min_bpm: float = 60.0, max_b
     return (centres + 0.5) * cell_s, grid[path], np.clip(strengths[np.arange(len(centres)), path], 0.0, 1.0)
 
 
-_SUB_STEPS = np.linspace(-0.25, 0.25, 3) / 24.0  # the middle half of a tempo_curve grid cell, in octaves
+_SUB_STEPS = np.linspace(-0.5, 0.5, 5) / 24.0  # across a tempo_curve grid cell, in octaves
 
 
 def _comb(ac: np.ndarray, lags: np.ndarray) -> np.ndarray:
-    """The mean of the autocorrelation's peaks at each lag's first four multiples.
+    """The mean of the autocorrelation at each lag's first four multiples (a comb).
 
-    A beat period repeats at its multiples too (a comb), which a period of 3/2 or 3/4
-    beat does not match as well. Each multiple reads the highest value within the lag's
-    tempo-grid cell (1/24 octave): the peaks are narrower than a cell, and reading them
-    exactly at ``k * lag`` misses them for some tempi (a shuffle at 100 BPM then reads
-    as 150).
+    A beat period repeats at its multiples too, which a period of 3/2 or 3/4 beat does
+    not match as well. The first tooth reads the highest value within the middle of the
+    lag's tempo-grid cell (1/24 octave): the peak at the period itself is narrower than a
+    cell, and reading it exactly at the grid lag misses it for some tempi (a shuffle
+    at 100 BPM then reads as 150); the wider teeth at its multiples are read exactly.
     """
     positions = np.arange(len(ac))
-    teeth = []
-    for k in range(1, 5):
-        reads = [np.interp(k * lags * 2.0 ** step, positions, ac, right=0.0) for step in _SUB_STEPS]
-        teeth.append(np.max(reads, axis=0))
-    return np.mean(teeth, axis=0)
+    first = np.max([np.interp(lags * 2.0 ** step, positions, ac, right=0.0) for step in _SUB_STEPS], axis=0)
+    rest = [np.interp(k * lags, positions, ac, right=0.0) for k in range(2, 5)]
+    return np.mean([first] + rest, axis=0)
 
 
 def track_beats(novelty: np.ndarray, cell_s: float, bpm_per_cell: np.ndarray, tightness: float = 100.0,
