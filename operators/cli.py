@@ -172,6 +172,9 @@ def _train_options(parser) -> None:
 def _strip_options(parser) -> None:
     parser.add_argument("--scene", help="scene name (default: the active scene)")
     parser.add_argument("--strip", help="sound strip name (default: the active strip, or the only sound strip)")
+    parser.add_argument("--beats-per-bar", type=int, choices=(0, 2, 3, 4, 5, 6, 7), metavar="N",
+                        help="beats in a bar, which places the downbeats: 0 = heard in the song, or 2 to 7 "
+                             "(default: the scene's Beats per Bar)")
 
 
 def _bake_options(parser) -> None:
@@ -180,9 +183,6 @@ def _bake_options(parser) -> None:
     parser.add_argument("--output", help="frame folder; '//' is next to the .blend (default: the scene's setting)")
     parser.add_argument("--size", type=_size, help="frame size WIDTHxHEIGHT (default: the scene's output size)")
     parser.add_argument("--seed", type=_seed, help="seed of the visuals' path (default: the scene's setting)")
-    parser.add_argument("--beats-per-bar", type=int, choices=(0, 2, 3, 4, 5, 6, 7), metavar="N",
-                        help="beats in a bar, which places the downbeats: 0 = heard in the song, or 2 to 7 "
-                             "(default: the scene's Beats per Bar)")
     parser.add_argument("--preset", choices=list(mapping.PRESETS),
                         help="how the music moves the image (default: the scene's Mapping setting)")
     parser.add_argument("--strength", type=_effect_value("strength", mapping.MAX_STRENGTH), action="append",
