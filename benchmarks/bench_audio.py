@@ -5,6 +5,14 @@
 Prints one table:
 - full analysis (decode + every channel, no cache) as a multiple of real time;
 - the first analysis through the disk cache (analyse + store) and a repeat (cache hit);
+- the second bake of a song: the time to its first frame (the analysis read from the
+  cache, the plan, the style load and one frame) as a ratio to a cold analysis;
+- beat tracking on generated grooves with exact beats (``scripts/synth_grooves.py``:
+  swing, waltz, 6/8, half-time, tempo change, rubato, plucked, sung-like): our
+  F-measure beside librosa's ``beat_track`` (and madmom's RNN+DBN if it installs), and
+  seconds per minute of audio. The peers run in a subprocess of their own venv,
+  ``.venvs/peers`` (git-ignored), created on first use with pip (``--no-peers`` skips
+  them); they are never part of the extension or its tests;
 - where ``bpy`` with audio is importable (the Blender 5.0 venv): Blender's built-in
   Bake Sound to F-Curves (``graph.sound_to_samples``, 20-250 Hz) on the same file, its
   time as a ratio to ours, and the Pearson correlation of our ``bass`` channel with
@@ -104,9 +112,10 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=360.0, help="track length (default 360)")
     parser.add_argument("--fps", type=int, default=30, help="frame rate of the comparison (default 30)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats, best kept (default 3)")
+    parser.add_argument("--no-peers", action="store_true", help="skip librosa/madmom (no venv is created)")
     args = parser.parse_args(argv)
 
-    _setup.ensure_libs(("scipy", "soundfile"))
+    _setup.ensure_libs()
     audio, beat_scoring, Timing, synth_music = _import_core()
     import numpy as np
 
@@ -174,14 +183,142 @@ def main(argv=None) -> int:
                 ("bass correlation with Blender", f"r = {r0:.3f} at lag 0, r = {best_r:.3f} at lag {best_lag:+d} "
                                                   f"frame(s) (Blender's value at frame f = ours at f{-best_lag:+d})"),
             ]
+        rows += _second_bake_rows(path, work, full_s)
         width = max(len(name) for name, _value in rows)
         print(f"| {'measure'.ljust(width)} | value |")
         print(f"|{'-' * (width + 2)}|-------|")
         for name, value in rows:
             print(f"| {name.ljust(width)} | {value} |")
+        print()
+        _print_groove_table(audio, beat_scoring, work, peers=not args.no_peers)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _second_bake_rows(path: Path, work: Path, cold_s: float) -> list[tuple[str, str]]:
+    """A chunk of a bake whose song is in the analysis cache: time to its first frame."""
+    from neural_aesthetics.core.audio.timing import Timing
+    from neural_aesthetics.core.render import style as style_io
+    from neural_aesthetics.core.render import visualizer
+
+    import soundfile
+
+    seconds = soundfile.info(str(path)).duration
+    style = _setup.ROOT / "styles" / "ember.safetensors"
+    request = visualizer.BakeRequest(audio_path=path, timing=Timing(30, 0, 0, int(seconds * 30)), style_path=style,
+                                     out_dir=work / "frames-a", width=320, height=180, frames=(0, 0),
+                                     analysis_cache=str(work / "bake-cache"))
+    started = time.perf_counter()
+    visualizer.bake_visualizer(request)
+    first_bake_s = time.perf_counter() - started
+    started = time.perf_counter()
+    style_io.load_style(style)
+    style_s = time.perf_counter() - started
+    chunk = visualizer.BakeRequest(**{**request.__dict__, "out_dir": work / "frames-b", "frames": (900, 900)})
+    started = time.perf_counter()
+    visualizer.bake_visualizer(chunk)
+    second_s = time.perf_counter() - started
+    return [
+        ("first bake, 1 frame (analyse + store)", f"{first_bake_s:.2f} s"),
+        ("second bake / next chunk, 1 frame", f"{second_s:.2f} s (style load {style_s:.2f} s) = "
+                                              f"{second_s / cold_s:.3f} x a cold analysis ({cold_s:.2f} s)"),
+    ]
+
+
+_PEER_SCRIPT = r"""
+import json, sys, time
+import numpy as np, soundfile
+out = {}
+for path in sys.argv[1:]:
+    samples, rate = soundfile.read(path, dtype="float32")
+    row = {"seconds": len(samples) / rate}
+    import librosa
+    started = time.perf_counter()
+    _tempo, beats = librosa.beat.beat_track(y=samples, sr=rate, units="time")
+    row["librosa"] = [list(map(float, beats)), time.perf_counter() - started]
+    try:
+        from madmom.features.beats import DBNBeatTrackingProcessor, RNNBeatProcessor
+    except Exception:
+        pass
+    else:
+        started = time.perf_counter()
+        activation = RNNBeatProcessor()(path)
+        beats = DBNBeatTrackingProcessor(fps=100)(activation)
+        row["madmom"] = [list(map(float, beats)), time.perf_counter() - started]
+    out[path] = row
+print(json.dumps(out))
+"""
+
+
+def _peer_python() -> tuple[Path | None, str]:
+    """The peers' venv interpreter (created and filled on first use), or None and why not."""
+    import subprocess
+
+    venv = _setup.ROOT / ".venvs" / "peers"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        created = subprocess.run([sys.executable if not getattr(sys, "_base_executable", "") else sys._base_executable,
+                                  "-m", "venv", str(venv)], capture_output=True, text=True)
+        if created.returncode != 0:
+            return None, f"could not create {venv}: {created.stderr.strip()[-200:]}"
+    have = subprocess.run([str(python), "-c", "import librosa, soundfile"], capture_output=True)
+    if have.returncode != 0:
+        installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "librosa", "soundfile"],
+                                   capture_output=True, text=True)
+        if installed.returncode != 0:
+            return None, f"pip could not install librosa: {installed.stderr.strip()[-200:]}"
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "madmom"], capture_output=True)  # optional
+    return python, ""
+
+
+def _print_groove_table(audio, beat_scoring, work: Path, peers: bool) -> None:
+    import json
+    import subprocess
+
+    import numpy as np
+    import synth_grooves
+
+    grooves, paths = {}, []
+    for name in synth_grooves.GROOVES:
+        groove = synth_grooves.render_groove(name, 30.0, seed=1)
+        path = work / f"{name}.wav"
+        import soundfile
+
+        soundfile.write(str(path), groove.samples, groove.sample_rate, subtype="PCM_16")
+        grooves[name], paths = groove, paths + [str(path)]
+    peer_results, why_not = {}, "skipped (--no-peers)"
+    if peers:
+        python, why_not = _peer_python()
+        if python is not None:
+            ran = subprocess.run([str(python), "-c", _PEER_SCRIPT, *paths], capture_output=True, text=True)
+            if ran.returncode == 0:
+                peer_results = json.loads(ran.stdout.strip().splitlines()[-1])
+            else:
+                why_not = f"failed: {ran.stderr.strip()[-200:]}"
+    names = ["ours"] + [peer for peer in ("librosa", "madmom") if any(peer in row for row in peer_results.values())]
+    print("| groove (30 s) | " + " | ".join(f"{name} F" for name in names) + " | "
+          + " | ".join(f"{name} s/min" for name in names) + " |")
+    print("|---|" + "---|" * (2 * len(names)))
+    worst_margin = None
+    for name, path in zip(grooves, paths):
+        groove = grooves[name]
+        started = time.perf_counter()
+        sound = audio.analyze_file(path)
+        ours_s = time.perf_counter() - started
+        minutes = len(groove.samples) / groove.sample_rate / 60.0
+        scores = {"ours": (beat_scoring.f_measure(groove.beats_s, sound.beats_s)[0], ours_s / minutes)}
+        for peer in names[1:]:
+            beats, elapsed = peer_results[path][peer]
+            scores[peer] = (beat_scoring.f_measure(groove.beats_s, beats)[0], elapsed / minutes)
+        margin = scores["ours"][0] - max((scores[p][0] for p in names[1:]), default=scores["ours"][0])
+        worst_margin = margin if worst_margin is None else min(worst_margin, margin)
+        print(f"| {name} | " + " | ".join(f"{scores[n][0]:.3f}" for n in names) + " | "
+              + " | ".join(f"{scores[n][1]:.2f}" for n in names) + " |")
+    if len(names) == 1:
+        print(f"(peers: {why_not})")
+    else:
+        print(f"(ours minus the best peer, worst groove: {worst_margin:+.3f})")
 
 
 if __name__ == "__main__":

@@ -172,6 +172,9 @@ def _train_options(parser) -> None:
 def _strip_options(parser) -> None:
     parser.add_argument("--scene", help="scene name (default: the active scene)")
     parser.add_argument("--strip", help="sound strip name (default: the active strip, or the only sound strip)")
+    parser.add_argument("--beats-per-bar", type=int, choices=(0, 2, 3, 4, 5, 6, 7), metavar="N",
+                        help="beats in a bar, which places the downbeats: 0 = heard in the song, or 2 to 7 "
+                             "(default: the scene's Beats per Bar)")
 
 
 def _bake_options(parser) -> None:
@@ -264,6 +267,8 @@ def _progress(done: int, total: int, message: str) -> None:
     """One line per frame; a frame that takes long adds a line every few seconds (its tiles)."""
     if ": " in message:  # e.g. "Frame 4/96: 120 tiles drawn"
         print(f"{COMMAND}: {message[:1].lower()}{message[1:]}", flush=True)
+    elif message == audio.ANALYSING:  # (done/total: seconds of the song decoded)
+        print(f"{COMMAND}: {message} {done}/{total} s", flush=True)
     else:
         print(f"{COMMAND}: frame {done}/{total}", flush=True)
 
@@ -295,6 +300,8 @@ def _request(args, scene):
     request = strips.bake_request(scene, sound_strip, settings, style=args.style, output_dir=args.output)
     if args.style_map or args.transition:
         request = dataclasses.replace(request, style_map=_style_map(args, settings))
+    if args.beats_per_bar is not None:  # (into the request only: never saved into the .blend)
+        request = dataclasses.replace(request, beats_per_bar=args.beats_per_bar)
     return sound_strip, request
 
 
@@ -344,7 +351,9 @@ def _analyze(args) -> int:
     sound = strips.sound_file(sound_strip)
     out = Path(bpy.path.abspath(args.out))
     check_csv_target(out, sound, args.overwrite)
-    track = audio.analyze(sound, timing)
+    beats_per_bar = args.beats_per_bar if args.beats_per_bar is not None else int(
+        scene.neural_aesthetics.beats_per_bar)
+    track = audio.analyze(sound, timing, audio.AnalysisParams(beats_per_bar=beats_per_bar))
     names = sorted(track.channels)
     text = io.StringIO(newline="")
     writer = csv.writer(text)

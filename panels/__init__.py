@@ -86,6 +86,7 @@ def draw_audio(panel, context):
             layout.label(text=f"'{strip.name}' is muted: unmute it to bake its features", icon="ERROR")
     column = _split(layout.column())
     column.prop(settings, "preset")
+    column.prop(settings, "beats_per_bar")
     column.prop(settings, "strength", slider=True)
     column.prop(settings, "use_custom_strengths")
     strengths = column.column(align=True)

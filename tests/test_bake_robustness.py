@@ -224,7 +224,7 @@ def test_a_song_re_exported_while_the_bake_reads_it_is_refused_and_the_next_bake
     take1, take2 = songs
     song = tmp_path / "song.wav"
     shutil.copyfile(take1, song)
-    real_analyze = audio.analyze
+    real_analyze = audio.sound_analysis
     re_exported = []
 
     def analyze_then_re_export(path, *args, **kwargs):
@@ -234,7 +234,7 @@ def test_a_song_re_exported_while_the_bake_reads_it_is_refused_and_the_next_bake
             re_exported.append(True)
         return track
 
-    monkeypatch.setattr(audio, "analyze", analyze_then_re_export)
+    monkeypatch.setattr(audio, "sound_analysis", analyze_then_re_export)
     out_dir = tmp_path / "frames"
     with pytest.raises(UserError) as caught:
         visualizer.bake_visualizer(request(song, out_dir))

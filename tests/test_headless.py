@@ -102,6 +102,20 @@ def test_analyze_writes_one_row_per_frame_with_onsets_on_the_drum_hits(cli, soun
     assert len(set(loudest) & hit_rows) >= 0.8 * len(hit_rows)
 
 
+def test_beats_per_bar_from_the_command_line_sets_the_bars_but_not_the_blend(cli, sound_scene, tmp_path):
+    import csv
+
+    scene, _sound = sound_scene
+    out = tmp_path / "features.csv"
+    assert cli.main(["analyze", "--beats-per-bar", "3", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert {float(r["beats_per_bar"]) for r in rows if float(r["rms"]) > 0} == {3.0}
+    downbeats = [i for i, r in enumerate(rows) if float(r["downbeat"])]
+    beats = [i for i, r in enumerate(rows) if float(r["beat"])]
+    assert len(downbeats) >= 2 and all(beats.index(b) % 3 == beats.index(downbeats[0]) % 3 for b in downbeats)
+    assert scene.neural_aesthetics.beats_per_bar == "0"  # the scene's own setting is untouched
+
+
 def test_command_is_registered_with_blender(ext):
     """`blender --command neural_aesthetics` finds it: the handle exists until unregister."""
     operators = sys.modules[f"{INSTALLED_MODULE}.operators"]

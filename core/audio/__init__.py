@@ -21,17 +21,19 @@ Modules, in the order the data flows:
 Imports nothing from the other ``core`` packages but ``core.errors`` and ``core.progress``.
 """
 
-from .params import (BASIC_CHANNELS, BEAT_CHANNELS, CHANNELS, CHROMA_CHANNELS, SECTION_CHANNELS, AnalysisParams,
-                     AudioError, ChannelShape)
+from .params import (BASIC_CHANNELS, BEAT_CHANNELS, CHANNELS, CHROMA_CHANNELS, MAX_BEATS_PER_BAR, MAX_DURATION_S,
+                     PULSE_CHANNELS, SAMPLE_RATE_RANGE_HZ,
+                     SECTION_CHANNELS, AnalysisParams, AudioError, ChannelShape, check_duration)
 from .decoding import check_exists, decode, duration_s
 from .grid import SoundAnalysis
-from .song import analyze_file, analyze_sound
-from .features import FeatureTrack, analyze, analyze_samples, frame_features
+from .song import ANALYSING, analyze_file, analyze_sound
+from .features import FeatureTrack, analyze, analyze_samples, frame_features, sound_analysis
 from .timing import Timing
 
 __all__ = [
     "AnalysisParams", "AudioError", "ChannelShape", "FeatureTrack", "SoundAnalysis", "Timing",
     "BASIC_CHANNELS", "BEAT_CHANNELS", "CHANNELS", "CHROMA_CHANNELS", "SECTION_CHANNELS",
-    "analyze", "analyze_file", "analyze_samples", "analyze_sound", "frame_features",
-    "check_exists", "decode", "duration_s",
+    "PULSE_CHANNELS", "MAX_BEATS_PER_BAR", "MAX_DURATION_S", "SAMPLE_RATE_RANGE_HZ", "ANALYSING",
+    "analyze", "analyze_file", "analyze_samples", "analyze_sound", "frame_features", "sound_analysis",
+    "check_exists", "check_duration", "decode", "duration_s",
 ]

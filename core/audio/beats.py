@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-__all__ = ["tempo_curve", "track_beats", "refine_onsets", "downbeat_phase", "downbeat_mask"]
+__all__ = ["tempo_curve", "track_beats", "refine_onsets", "downbeat_phase", "downbeat_mask", "beats_per_bar"]
 
 
 def _hann(n: int) -> np.ndarray:
@@ -34,7 +34,7 @@ def _hann(n: int) -> np.ndarray:
 
 def tempo_curve(novelty: np.ndarray, cell_s: float, min_bpm: float = 60.0, max_bpm: float = 200.0,
                 prior_bpm: float = 120.0, prior_octaves: float = 1.0, window_s: float = 8.0,
-                step_s: float = 1.0, change_cost: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
+                step_s: float = 1.0, change_cost: float = 0.6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Local tempo along an onset envelope.
 
     Args:
@@ -46,13 +46,16 @@ def tempo_curve(novelty: np.ndarray, cell_s: float, min_bpm: float = 60.0, max_b
         change_cost: Viterbi cost per 1/24 octave of tempo change between windows.
 
     Returns:
-        ``(times_s, bpm)``: window centres (seconds from the envelope's start) and the
-        tempo there; empty arrays for an envelope shorter than two cells.
+        ``(times_s, bpm, clarity)``: window centres (seconds from the envelope's start),
+        the tempo there and how clearly the envelope repeats at that tempo (0..1: the
+        mean normalised autocorrelation at the beat period and its first multiples; a
+        steady pulse reads 0.5 or more, noise and speech near 0); empty arrays for an
+        envelope shorter than two cells.
     """
     novelty = np.asarray(novelty, dtype=np.float64)
     n = len(novelty)
     if n < 2:
-        return np.zeros(0), np.zeros(0)
+        return np.zeros(0), np.zeros(0), np.zeros(0)
     grid = min_bpm * 2.0 ** (np.arange(int(math.floor(24 * math.log2(max_bpm / min_bpm))) + 1) / 24.0)
     lags = 60.0 / grid / cell_s
     prior = np.exp(-0.5 * (np.log2(grid / prior_bpm) / prior_octaves) ** 2)
@@ -61,6 +64,7 @@ def tempo_curve(novelty: np.ndarray, cell_s: float, min_bpm: float = 60.0, max_b
     centres = np.arange(0, n, step)
     n_fft = 1 << (2 * win - 1).bit_length()
     emissions = np.empty((len(centres), len(grid)))
+    strengths = np.zeros((len(centres), len(grid)))
     for row, centre in enumerate(centres):
         lo, hi = max(0, centre - win // 2), min(n, centre + win // 2)
         segment = novelty[lo:hi] - novelty[lo:hi].mean()
@@ -72,10 +76,9 @@ def tempo_curve(novelty: np.ndarray, cell_s: float, min_bpm: float = 60.0, max_b
             continue
         ac = ac / ac[0]
         ac = ac / np.maximum(1.0 - np.arange(len(ac)) / len(ac), 0.25)  # unbias the shrinking overlap
-        # a beat period repeats at its multiples too: average the first four (a comb),
-        # which a period of 3/2 or 3/4 beat does not match as well
-        strength = np.mean([np.interp(k * lags, np.arange(len(ac)), ac, right=0.0) for k in range(1, 5)], axis=0)
-        score = np.maximum(strength, 0.0) * prior
+        strength = np.maximum(_comb(ac, lags), 0.0)
+        strengths[row] = strength
+        score = strength * prior
         top = score.max()
         emissions[row] = np.log(0.01 + (score / top if top > 0 else prior))
     # Viterbi over the tempo grid: a change of k grid steps costs change_cost * k.
@@ -91,7 +94,25 @@ def tempo_curve(novelty: np.ndarray, cell_s: float, min_bpm: float = 60.0, max_b
     path[-1] = int(np.argmax(total))
     for row in range(len(centres) - 1, 0, -1):
         path[row - 1] = back[row, path[row]]
-    return (centres + 0.5) * cell_s, grid[path]
+    return (centres + 0.5) * cell_s, grid[path], np.clip(strengths[np.arange(len(centres)), path], 0.0, 1.0)
+
+
+_SUB_STEPS = np.linspace(-0.5, 0.5, 5) / 24.0  # across a tempo_curve grid cell, in octaves
+
+
+def _comb(ac: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """The mean of the autocorrelation at each lag's first four multiples (a comb).
+
+    A beat period repeats at its multiples too, which a period of 3/2 or 3/4 beat does
+    not match as well. The first tooth reads the highest value within the middle of the
+    lag's tempo-grid cell (1/24 octave): the peak at the period itself is narrower than a
+    cell, and reading it exactly at the grid lag misses it for some tempi (a shuffle
+    at 100 BPM then reads as 150); the wider teeth at its multiples are read exactly.
+    """
+    positions = np.arange(len(ac))
+    first = np.max([np.interp(lags * 2.0 ** step, positions, ac, right=0.0) for step in _SUB_STEPS], axis=0)
+    rest = [np.interp(k * lags, positions, ac, right=0.0) for k in range(2, 5)]
+    return np.mean([first] + rest, axis=0)
 
 
 def track_beats(novelty: np.ndarray, cell_s: float, bpm_per_cell: np.ndarray, tightness: float = 100.0,
@@ -255,6 +276,35 @@ def downbeat_phase(evidence: np.ndarray, beats_per_bar: int) -> int:
         return 0
     means = [float(np.mean(evidence[p::beats_per_bar])) for p in range(beats_per_bar)]
     return int(np.argmax(means))
+
+
+_TRIPLE_GAIN = 1.15  # how much more a bar of 3 must stand out than one of 2 to be heard
+
+
+def _meter_score(evidence: np.ndarray, beats_per_bar: int) -> float:
+    """How much more evidence the best bar phase holds than the average beat (1 = none)."""
+    usable = len(evidence) // beats_per_bar * beats_per_bar
+    by_phase = evidence[:usable].reshape(-1, beats_per_bar).mean(axis=0)
+    mean = float(np.mean(evidence[:usable]))
+    return float(by_phase.max()) / mean if mean > 0 else 1.0
+
+
+def beats_per_bar(evidence: np.ndarray) -> int:
+    """The meter (2, 3 or 4 beats per bar) of per-beat downbeat ``evidence``.
+
+    Duple and triple bars compete: 3 wins when its best bar phase stands out
+    ``_TRIPLE_GAIN`` times more than the best phase of 2; within duple time 4 wins
+    unless bars of 4 stand out no more than bars of 2 (the common meter wins a tie the
+    evidence cannot break). Bars of 6 (or 5, 7) are not told from pairs of bars of 3
+    here: the Beats per Bar setting sets them.
+    """
+    evidence = np.asarray(evidence, dtype=np.float64)
+    if len(evidence) < 12 or not np.any(evidence > 0):
+        return 4
+    score = {m: _meter_score(evidence, m) for m in (2, 3, 4)}
+    if score[3] > score[2] * _TRIPLE_GAIN:
+        return 3
+    return 2 if score[4] < score[2] * 1.01 else 4
 
 
 def downbeat_mask(evidence: np.ndarray, beats_per_bar: int, window_bars: int = 4) -> np.ndarray:

@@ -1,16 +1,22 @@
 """Decoding a sound file to mono float32 blocks: libsndfile, then PyAV (FFmpeg), then
 Blender's ``aud``; a decoder failing part-way hands the whole file to the next one.
+
+A song's length is its decoded length: an MP3's header can be wrong (a VBR file without
+a Xing header, two MP3s concatenated) and libsndfile stops where the header says, so
+MP3s go to FFmpeg first. Files outside the limits (``params.SAMPLE_RATE_RANGE_HZ``,
+``params.MAX_DURATION_S``) are refused before they are decoded (or, for a length no
+header tells, as soon as the decoded part passes the limit).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
-from .params import READABLE_FORMATS, AudioError
-
-
+from .params import MAX_DURATION_S, READABLE_FORMATS, SAMPLE_RATE_RANGE_HZ, AudioError, check_duration
 
 
 DECODE_BLOCK_SAMPLES = 1 << 18
@@ -56,6 +62,20 @@ class _DecodeFailed(Exception):
     """One decoder could not read (the rest of) a file: the next one is tried from the start."""
 
 
+@dataclass
+class Stream:
+    """An opened sound file: its rate (Hz) and its mono float32 sample blocks, in order.
+
+    ``frames_hint`` is the length in samples the header gives (None: unknown); ``exact``
+    says whether it is the decoded length (an MP3's header only estimates it).
+    """
+
+    sample_rate: int
+    blocks: Iterator[np.ndarray]
+    frames_hint: int | None
+    exact: bool
+
+
 def _mono(data: np.ndarray) -> np.ndarray:
     if data.ndim == 2:
         data = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float64).astype(np.float32)
@@ -74,6 +94,7 @@ def _sndfile_stream(path: str):
     if handle.samplerate <= 0:
         handle.close()
         raise _DecodeFailed("no sample rate")
+    frames = int(handle.frames) if 0 <= handle.frames < 2 ** 62 else None
 
     def blocks():
         with handle:
@@ -86,7 +107,8 @@ def _sndfile_stream(path: str):
                     return
                 yield _mono(data)
 
-    return int(handle.samplerate), blocks()
+    # an MP3's frame count is libsndfile's estimate from its header (see the module docstring)
+    return Stream(int(handle.samplerate), blocks(), frames, exact=handle.format != "MPEG")
 
 
 def _av_stream(path: str):
@@ -102,7 +124,7 @@ def _av_stream(path: str):
     try:
         if not container.streams.audio:
             raise _DecodeFailed("no audio stream")
-        frames = container.decode(container.streams.audio[0])
+        frames = _av_frames(av, container, container.streams.audio[0])
         first = next(frames, None)
     except _DecodeFailed:
         container.close()
@@ -139,7 +161,18 @@ def _av_stream(path: str):
                 if frame is None:
                     return
 
-    return int(first.sample_rate), blocks()
+    return Stream(int(first.sample_rate), blocks(), None, exact=False)
+
+
+def _av_frames(av, container, stream):
+    """The decoded frames of ``stream``, skipping packets FFmpeg finds invalid (as players
+    do: e.g. the tag between two MP3 files concatenated into one)."""
+    for packet in container.demux(stream):
+        try:
+            decoded = packet.decode()
+        except av.error.InvalidDataError:
+            continue
+        yield from decoded
 
 
 def _aud_stream(path: str):
@@ -162,29 +195,75 @@ def _aud_stream(path: str):
     if data.ndim == 2:
         data = data.mean(axis=1, dtype=np.float64).astype(np.float32)
     data = _mono(data)
-    return sample_rate, (data[start:start + DECODE_BLOCK_SAMPLES] for start in range(0, len(data), DECODE_BLOCK_SAMPLES))
+    blocks = (data[start:start + DECODE_BLOCK_SAMPLES] for start in range(0, len(data), DECODE_BLOCK_SAMPLES))
+    return Stream(sample_rate, blocks, len(data), exact=True)
 
 
-_DECODERS = (_sndfile_stream, _av_stream, _aud_stream)
+_MP3_SUFFIXES = (".mp3", ".mp2", ".mpga")
+
+
+def _looks_like_mp3(path: str) -> bool:
+    """An ID3 tag or an MPEG audio frame at the start, or an MP3 file name."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(3)
+    except OSError:
+        return False
+    frame_sync = len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
+    return head == b"ID3" or frame_sync or path.lower().endswith(_MP3_SUFFIXES)
+
+
+def _decoders(path: str) -> tuple:
+    """The decoders to try on ``path``, in order: FFmpeg first for MP3s (it decodes every
+    frame; libsndfile stops at the header's estimate)."""
+    if _looks_like_mp3(path):
+        return (_av_stream, _aud_stream, _sndfile_stream)
+    return (_sndfile_stream, _av_stream, _aud_stream)
+
+
+def _check_rate(path: str, sample_rate: int) -> None:
+    low, high = SAMPLE_RATE_RANGE_HZ
+    if not low <= sample_rate <= high:
+        raise AudioError(f"Sound file {path} declares a sample rate of {sample_rate} Hz: the limit is {low} to"
+                         f" {high} Hz — export it again at 44.1 or 48 kHz")
+
+
+def _limited(path: str, stream: "Stream") -> Iterator[np.ndarray]:
+    """``stream``'s blocks, stopped with an ``AudioError`` once they pass ``MAX_DURATION_S``."""
+    return _limited_blocks(path, stream.sample_rate, stream.blocks)
+
+
+def _limited_blocks(path: str, rate: int, blocks) -> Iterator[np.ndarray]:
+    decoded = 0
+    for block in blocks:
+        decoded += len(block)
+        if decoded > MAX_DURATION_S * rate:
+            check_duration(decoded / rate, f"Sound file {path}")
+        yield block
 
 
 def decode_with(path, consume):
-    """``consume(sample_rate, blocks, reopen)`` with the first decoder that reads all of ``path``.
+    """``consume(stream, reopen)`` with the first decoder that reads all of ``path``.
 
-    ``blocks`` yields the file's mono float32 samples in [-1, 1] (the average of the
-    channels; non-finite values become 0) in order, ``DECODE_BLOCK_SAMPLES`` or so at a
-    time; ``reopen()`` decodes the file again with the same decoder (a new ``blocks``).
+    ``stream.blocks`` yields the file's mono float32 samples in [-1, 1] (the average of
+    the channels; non-finite values become 0) in order, ``DECODE_BLOCK_SAMPLES`` or so at
+    a time; ``reopen()`` decodes the file again with the same decoder (new blocks).
     A decoder that fails part-way is dropped and the next one starts ``consume`` again.
 
     Raises:
-        AudioError: the file is missing or no decoder can read it.
+        AudioError: the file is missing, no decoder can read it, or it is outside the
+            limits on sample rate and length.
     """
     path = check_exists(path)
     failure = None
-    for open_stream in _DECODERS:
+    for open_stream in _decoders(path):
         try:
-            sample_rate, blocks = open_stream(path)
-            return consume(sample_rate, blocks, lambda stream=open_stream: stream(path)[1])
+            stream = open_stream(path)
+            _check_rate(path, stream.sample_rate)
+            if stream.exact and stream.frames_hint is not None:
+                check_duration(stream.frames_hint / stream.sample_rate, f"Sound file {path}")
+            stream.blocks = _limited(path, stream)
+            return consume(stream, lambda opener=open_stream: _limited(path, opener(path)))
         except _DecodeFailed as error:
             failure = failure or error
     raise _undecodable(path) from failure
@@ -205,28 +284,26 @@ def decode(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     Raises:
         AudioError: the file is missing or cannot be decoded.
     """
-    def whole(sample_rate, blocks, _reopen):
-        parts = list(blocks)
-        return (np.concatenate(parts) if parts else np.zeros(0, np.float32)), sample_rate
+    def whole(stream, _reopen):
+        parts = list(stream.blocks)
+        return (np.concatenate(parts) if parts else np.zeros(0, np.float32)), stream.sample_rate
 
     return decode_with(path, whole)
 
 
 def duration_s(path: str | os.PathLike) -> float:
-    """Length of a sound file in seconds, read from its header (decoded if it has none).
+    """Length of a sound file in seconds: from its header where that is exact, else decoded
+    (an MP3's header is an estimate: see the module docstring).
 
     Raises:
-        AudioError: the file is missing or cannot be decoded.
+        AudioError: the file is missing, cannot be decoded or is outside the limits.
     """
-    path = check_exists(path)
-    soundfile = _soundfile()
-    try:
-        info = soundfile.info(path)
-    except Exception:
-        return decode_with(path, lambda rate, blocks, _reopen: sum(len(block) for block in blocks) / float(rate))
-    if info.samplerate <= 0:
-        raise _undecodable(path)
-    return info.frames / float(info.samplerate)
+    def length(stream, _reopen):
+        if stream.exact and stream.frames_hint is not None:
+            return stream.frames_hint / float(stream.sample_rate)
+        return sum(len(block) for block in stream.blocks) / float(stream.sample_rate)
+
+    return decode_with(path, length)
 
 
 class Excerpts:

@@ -55,6 +55,15 @@ Channels (``CHANNELS``; the band names come from ``AnalysisParams.bands``):
     0..1: how far the frame's start is into the current beat, where a frame that contains
     a beat has that beat as its current beat (so it reads exactly 0 on every beat frame,
     then rises linearly until the next beat frame).
+``beat_confidence``
+    0..1: how clearly the music repeats at its beat period around the frame (the pulse
+    clarity of :func:`.beats.tempo_curve` over 8 s windows, 1 s apart, divided by 0.5;
+    at least 0.05 in a song with beats). Steady drums read 1; finger-picked, sung or
+    rubato music lower. Beats are tracked wherever the song has a pulse at all;
+    silence, drones and speech-like sound have no beats and read 0 here.
+``beats_per_bar``
+    The meter of the downbeats (2, 3 or 4 heard, or ``AnalysisParams.beats_per_bar``
+    when set, e.g. 6 for 6/8 counted in eighths) on every frame that overlaps the file; 0 without beats.
 ``bass``, ``low_mid``, ``high_mid``, ``treble`` (or the names of ``bands``)
     0..1: RMS amplitude of the band's frequency range (Hz, ``bands``), divided by the
     track's ``normalise_percentile`` value of that band (but at most ``band_range_db``
@@ -100,7 +109,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..progress import CancelToken, ProgressCallback
 from . import smoothing
+from .cache import AnalysisCache
 from .decoding import check_exists
 from .grid import SoundAnalysis, grid_means
 from .params import (BEAT_CHANNELS, CHROMA_CHANNELS, FRAME_STAGE_FIELDS, SECTION_CHANNELS, AnalysisParams,
@@ -180,6 +191,16 @@ def _onset_scale(strength: np.ndarray, fps: float, baseline_s: float, percentile
     rise = np.maximum(strength - median_filter(strength, size=window, mode="reflect"), 0.0)
     top = max(_robust_top(rise, percentile, 0.0) or 0.0, float(np.median(strength)))
     return np.clip(rise / top, 0.0, 1.0) if top > 0 else np.zeros_like(strength)
+
+
+_CLARITY_SURE = 0.5  # the pulse clarity (beats.tempo_curve) read as beat_confidence 1
+_CONFIDENCE_FLOOR = 0.05  # beat_confidence in a song with beats, however unclear the pulse there
+
+
+def _share_in_file(edges: np.ndarray, duration: float) -> np.ndarray:
+    """The share of each frame (between consecutive ``edges``) that lies inside the file."""
+    covered = np.clip(edges[1:], 0.0, duration) - np.clip(edges[:-1], 0.0, duration)
+    return covered / np.maximum(edges[1:] - edges[:-1], 1e-12)
 
 
 def _event_rows(times_s: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -297,6 +318,12 @@ def frame_features(sound: SoundAnalysis, timing: Timing, params: AnalysisParams 
     channels["downbeat"] = _pulses(shifted("downbeat", sound.downbeats_s), edges)
     channels["tempo_bpm"] = _tempo_and_phase(shifted("tempo_bpm", sound.beats_s), edges)[0]
     channels["beat_phase"] = _tempo_and_phase(shifted("beat_phase", sound.beats_s), edges)[1]
+    has_beats = len(sound.beats_s) > 0
+    clarity = means("pulse_clarity")
+    in_file = _share_in_file(edges, duration) > 0
+    channels["beat_confidence"] = (np.where(in_file, np.clip(clarity / _CLARITY_SURE, _CONFIDENCE_FLOOR, 1.0), 0.0)
+                                   if has_beats and clarity is not None else zeros)
+    channels["beats_per_bar"] = np.where(in_file, float(sound.beats_per_bar), 0.0) if has_beats else zeros
     audible = n > 0 and bool(np.any(rms > 0))
     section_starts = np.concatenate([[0.0], sound.sections_s]) if audible else np.zeros(0)
     channels["section_change"] = _pulses(shifted("section_change", section_starts), edges)
@@ -350,7 +377,8 @@ def _frames_key(sound_key: str, timing: Timing, params: AnalysisParams) -> str:
     return "frames-" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _load_sound(path: str, params: AnalysisParams, cache, key: str | None) -> SoundAnalysis:
+def _load_sound(path: str, params: AnalysisParams, cache, key: str | None, progress=None,
+                cancel=None) -> SoundAnalysis:
     if cache is not None:
         arrays = cache.load(key)
         if arrays is not None:
@@ -358,14 +386,34 @@ def _load_sound(path: str, params: AnalysisParams, cache, key: str | None) -> So
                 return SoundAnalysis.from_arrays(arrays)
             except (KeyError, ValueError, IndexError):
                 pass  # an entry from an incompatible version: analyse again and replace it
-    sound = analyze_file(path, params)
+    sound = analyze_file(path, params, progress, cancel)
     if cache is not None:
         cache.store(key, sound.to_arrays())
     return sound
 
 
+def sound_analysis(path: str | os.PathLike, params: AnalysisParams = AnalysisParams(),
+                   cache_dir: str | os.PathLike | None = None, progress: ProgressCallback | None = None,
+                   cancel: CancelToken | None = None) -> SoundAnalysis:
+    """The timing-independent :class:`SoundAnalysis` of a file: from ``cache_dir`` if it
+    holds one for this content and these parameters (a few MB read back, no decoding),
+    else analysed now (``progress``/``cancel``: see :func:`.song.analyze_file`) and
+    stored there. Its ``duration_s`` is the decoded length of the song.
+
+    Raises:
+        AudioError: the file is missing, cannot be decoded or is outside the limits.
+        Cancelled: ``cancel`` was cancelled.
+    """
+    path = check_exists(path)
+    if cache_dir is None:
+        return _load_sound(path, params, None, None, progress, cancel)
+    cache = AnalysisCache(cache_dir)
+    return _load_sound(path, params, cache, cache.key(path, sound_params_key(params)), progress, cancel)
+
+
 def analyze(path: str | os.PathLike, timing: Timing, params: AnalysisParams = AnalysisParams(),
-            cache_dir: str | os.PathLike | None = None) -> FeatureTrack:
+            cache_dir: str | os.PathLike | None = None, progress: ProgressCallback | None = None,
+            cancel: CancelToken | None = None) -> FeatureTrack:
     """Features of the sound file ``path``, one row per video frame of ``timing``.
 
     Row ``i`` integrates the file over ``timing.frame_edges_s()[i:i + 2]`` seconds; see
@@ -374,16 +422,16 @@ def analyze(path: str | os.PathLike, timing: Timing, params: AnalysisParams = An
     With a ``cache_dir`` (see :mod:`.cache`) two things are cached there: the
     slow timing-independent :class:`SoundAnalysis` (reused when the strip is moved,
     trimmed or the frame rate changes) and the finished track for this exact timing and
-    these parameters (a repeat analysis only reads it back).
+    these parameters (a repeat analysis only reads it back). ``progress`` and ``cancel``:
+    see :func:`.song.analyze_file`.
 
     Raises:
-        AudioError: the file is missing or cannot be decoded.
+        AudioError: the file is missing, cannot be decoded or is outside the limits.
+        Cancelled: ``cancel`` was cancelled.
     """
     path = check_exists(path)
     if cache_dir is None:
-        return frame_features(_load_sound(path, params, None, None), timing, params)
-    from .cache import AnalysisCache
-
+        return frame_features(_load_sound(path, params, None, None, progress, cancel), timing, params)
     cache = AnalysisCache(cache_dir)
     sound_key = cache.key(path, sound_params_key(params))
     frames_key = _frames_key(sound_key, timing, params)
@@ -393,7 +441,7 @@ def analyze(path: str | os.PathLike, timing: Timing, params: AnalysisParams = An
         return FeatureTrack(timing=timing, channels={name: arrays[f"channel.{name}"] for name in names},
                             beats_s=arrays["beats_s"], downbeats_s=arrays["downbeats_s"],
                             sections_s=arrays["sections_s"])
-    track = frame_features(_load_sound(path, params, cache, sound_key), timing, params)
+    track = frame_features(_load_sound(path, params, cache, sound_key, progress, cancel), timing, params)
     stored = {f"channel.{name}": values for name, values in track.channels.items()}
     stored.update(beats_s=track.beats_s, downbeats_s=track.downbeats_s, sections_s=track.sections_s)
     cache.store(frames_key, stored)

@@ -35,6 +35,7 @@ class SoundAnalysis:
     beats_s: np.ndarray
     downbeats_s: np.ndarray
     sections_s: np.ndarray
+    beats_per_bar: int = 0  # the meter used for the downbeats (heard or set); 0 without beats
 
     @property
     def duration_s(self) -> float:
@@ -43,7 +44,7 @@ class SoundAnalysis:
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Flat name -> array form (for ``np.savez``)."""
         out = {
-            "meta": np.array([self.sample_rate, self.n_samples], dtype=np.int64),
+            "meta": np.array([self.sample_rate, self.n_samples, self.beats_per_bar], dtype=np.int64),
             "beats_s": self.beats_s, "downbeats_s": self.downbeats_s, "sections_s": self.sections_s,
         }
         for name, grid in self.grids.items():
@@ -60,7 +61,7 @@ class SoundAnalysis:
                 grids[key[len("grid."):]] = Grid(np.asarray(arrays[key]), first_s, cell_s)
         meta = arrays["meta"]
         return cls(int(meta[0]), int(meta[1]), grids, np.asarray(arrays["beats_s"]),
-                   np.asarray(arrays["downbeats_s"]), np.asarray(arrays["sections_s"]))
+                   np.asarray(arrays["downbeats_s"]), np.asarray(arrays["sections_s"]), int(meta[2]))
 
 
 def cumulative(values: np.ndarray) -> np.ndarray:

@@ -16,16 +16,29 @@ DEFAULT_BANDS = (("bass", 20.0, 250.0), ("low_mid", 250.0, 2000.0), ("high_mid",
                  ("treble", 6000.0, 20000.0))
 CHROMA_CHANNELS = tuple(f"chroma_{i}" for i in range(12))
 BASIC_CHANNELS = ("rms", "loudness", "onset_strength", "onset")
-BEAT_CHANNELS = ("beat", "downbeat", "tempo_bpm", "beat_phase")
+BEAT_CHANNELS = ("beat", "downbeat", "tempo_bpm", "beat_phase")  # from the beat times (latency moves them)
+PULSE_CHANNELS = ("beat_confidence", "beats_per_bar")
 SECTION_CHANNELS = ("section", "section_change")
-CHANNELS = (BASIC_CHANNELS + BEAT_CHANNELS + tuple(name for name, _lo, _hi in DEFAULT_BANDS)
+CHANNELS = (BASIC_CHANNELS + BEAT_CHANNELS + PULSE_CHANNELS + tuple(name for name, _lo, _hi in DEFAULT_BANDS)
             + ("centroid_hz", "flux") + CHROMA_CHANNELS + ("percussive", "harmonic") + SECTION_CHANNELS)
 READABLE_FORMATS = "WAV, FLAC, OGG (Vorbis/Opus), MP3, AIFF or M4A/AAC"  # M4A/AAC: with PyAV or inside Blender
 NORMALISE_MODES = ("percentile", "adaptive")
+MAX_BEATS_PER_BAR = 16
+SAMPLE_RATE_RANGE_HZ = (4000, 768000)
+"""Sample rates a sound file may declare (a 1 Hz file would be a strip of millions of frames)."""
+MAX_DURATION_S = 6 * 3600.0
+"""The longest song (and sound strip) analysed or baked, in seconds."""
 
 
 class AudioError(UserError):
     """A sound file that cannot be used: ``str(error)`` is one line naming the file and the fix."""
+
+
+def check_duration(seconds: float, what: str) -> None:
+    """An ``AudioError`` if ``seconds`` is beyond ``MAX_DURATION_S`` (``what``: "Sound file x.wav")."""
+    if seconds > MAX_DURATION_S:
+        raise AudioError(f"{what} is {seconds / 3600.0:.1f} h long: the limit is {MAX_DURATION_S / 3600.0:g} h"
+                         " — cut it into shorter strips")
 
 
 @dataclass(frozen=True)
@@ -74,7 +87,8 @@ class AnalysisParams:
         beat_tightness: how strictly beats keep to the local tempo (lower follows
             expressive timing and tempo changes more freely).
         refine_beats: move beats to their onset sample (about 1 ms accurate).
-        beats_per_bar: for downbeats.
+        beats_per_bar: beats per bar of the downbeats; 0 = the meter heard in the song
+            (2, 3 or 4, see :func:`.beats.beats_per_bar`).
         hpss_time_s: running-median length of the harmonic/percussive split, seconds.
         section_kernel_s, min_section_s, section_threshold: structure segmentation
             (see :func:`.sections.section_boundaries`).
@@ -100,7 +114,7 @@ class AnalysisParams:
     tempo_prior_bpm: float = 120.0
     beat_tightness: float = 100.0
     refine_beats: bool = True
-    beats_per_bar: int = 4
+    beats_per_bar: int = 0
     hpss_time_s: float = 0.2
     section_kernel_s: float = 12.0
     min_section_s: float = 8.0
@@ -130,8 +144,8 @@ class AnalysisParams:
             names.add(name)
         if not 0 < self.tempo_min_bpm < self.tempo_max_bpm:
             raise ValueError("tempo range must satisfy 0 < tempo_min_bpm < tempo_max_bpm")
-        if self.beats_per_bar < 1:
-            raise ValueError("beats_per_bar must be at least 1")
+        if not 0 <= self.beats_per_bar <= MAX_BEATS_PER_BAR:
+            raise ValueError(f"beats_per_bar must be 0 (heard) or 1 to {MAX_BEATS_PER_BAR}, got {self.beats_per_bar}")
         for entry in self.shapes:
             channel, shape = entry
             if not isinstance(channel, str) or not isinstance(shape, ChannelShape):
@@ -148,7 +162,7 @@ class AnalysisParams:
 
     def channel_names(self) -> tuple[str, ...]:
         """Every channel :func:`analyze` produces with these parameters, in a fixed order."""
-        return (BASIC_CHANNELS + BEAT_CHANNELS + self.band_names() + ("centroid_hz", "flux") + CHROMA_CHANNELS
+        return (BASIC_CHANNELS + BEAT_CHANNELS + PULSE_CHANNELS + self.band_names() + ("centroid_hz", "flux") + CHROMA_CHANNELS
                 + ("percussive", "harmonic") + SECTION_CHANNELS)
 
 

@@ -14,30 +14,44 @@ from . import sections as section_tools
 from . import decoding
 from .decoding import Excerpts, decode_with
 from .grid import Grid, SoundAnalysis, cumulative, grid_means, interval_means
+from ..progress import CancelToken, ProgressCallback
 from .params import AnalysisParams
 from .spectral import LevelStream, SpectralStream, sustained
 
 
 
 _MIN_BEATS = 4
+_MIN_CONTRAST = 1.3  # mean onset strength on the beats / on the whole song (see beats.track_beats)
+_MIN_CLARITY = 0.12  # the song's median pulse clarity (see beats.tempo_curve) below which it has no beat
 
 
 def _beats(samples_near, sample_rate, n_samples, flux, flux_first_s, hop_s, params):
-    """Beat times (seconds) from the onset flux: tempo curve, DP tracking, onset refinement.
+    """Beat times (seconds) from the onset flux: tempo curve, DP tracking, onset refinement,
+    and the pulse clarity as a ``Grid`` (0..1 per tempo window, see ``beats.tempo_curve``).
 
-    ``samples_near(n_samples, ranges)`` gives the file's samples in those ``(start, stop)``
-    ranges, sliced like the whole mono array (see ``beats.onset_search_ranges``).
+    A song has beats when its beats stand out from the rest of the envelope (contrast)
+    *and* the envelope repeats at the beat period (clarity): finger-picked or rubato
+    music passes with a weak contrast, while speech and noise bursts, whose tracked
+    "beats" can stand out as much, do not repeat. ``samples_near(n_samples, ranges)``
+    gives the file's samples in those ``(start, stop)`` ranges, sliced like the whole
+    mono array (see ``beats.onset_search_ranges``).
     """
     duration = n_samples / float(sample_rate)
     pairs = len(flux) // 2
+    none = np.zeros(0), Grid(np.zeros(0), 0.0, 1.0)
     if pairs < 4 or not np.any(flux > 0):
-        return np.zeros(0)
+        return none
     novelty = flux[: 2 * pairs].reshape(pairs, 2).sum(axis=1)
     cell_s = 2 * hop_s
-    times, bpm = beat_tools.tempo_curve(novelty, cell_s, params.tempo_min_bpm, params.tempo_max_bpm,
-                                        params.tempo_prior_bpm)
+    step_s = 1.0
+    times, bpm, clarity = beat_tools.tempo_curve(novelty, cell_s, params.tempo_min_bpm, params.tempo_max_bpm,
+                                                 params.tempo_prior_bpm, step_s=step_s)
+    clarity_grid = Grid(clarity, flux_first_s + times[0] - 0.5 * step_s, step_s)
+    if float(np.median(clarity)) < _MIN_CLARITY:
+        return none
     bpm_per_cell = np.interp((np.arange(pairs) + 0.5) * cell_s, times, bpm)
-    cells = beat_tools.track_beats(novelty, cell_s, bpm_per_cell, tightness=params.beat_tightness)
+    cells = beat_tools.track_beats(novelty, cell_s, bpm_per_cell, tightness=params.beat_tightness,
+                                   min_contrast=_MIN_CONTRAST)
     beat_s = flux_first_s + cells * cell_s
     if params.refine_beats and len(beat_s):
         near = beat_s + 0.5 * cell_s
@@ -45,20 +59,21 @@ def _beats(samples_near, sample_rate, n_samples, flux, flux_first_s, hop_s, para
         beat_s = beat_tools.refine_onsets(samples, sample_rate, near)
     beat_s = np.unique(beat_s[(beat_s >= 0) & (beat_s < duration)])
     if len(beat_s) < _MIN_BEATS:  # a hit or two is not a pulse
-        return np.zeros(0)
+        return none
     if len(beat_s) > 1:  # two beats refined onto the same hit: keep one
         keep = np.concatenate([[True], np.diff(beat_s) > 0.25 * np.median(np.diff(beat_s))])
         beat_s = beat_s[keep]
-    return beat_s
+    return beat_s, clarity_grid
 
 
-def _downbeats(beat_s, bass, chroma_grid, duration, params):
-    """The beats that start bars: a bass onset and a harmonic change mark a bar's first beat.
+def _downbeats(beat_s, bass, chroma_grid, duration, params) -> tuple[np.ndarray, int]:
+    """The beats that start bars, and the beats per bar (``params.beats_per_bar``, or the
+    meter heard when it is 0): a bass onset and a harmonic change mark a bar's first beat.
 
     ``bass``: the power below ``spectral.DOWNBEAT_BASS_HZ`` per STFT window, a ``Grid``.
     """
-    if len(beat_s) < 2 * params.beats_per_bar:
-        return beat_s[:1] if params.beats_per_bar == 1 else np.zeros(0)
+    if len(beat_s) < 4:
+        return np.zeros(0), 0
     bass_cum = cumulative(bass.values)
     span = 0.08
     after = interval_means(bass_cum, beat_s, beat_s + span, bass.cell_s, bass.first_s, duration)
@@ -75,7 +90,10 @@ def _downbeats(beat_s, bass, chroma_grid, duration, params):
         mean = float(np.mean(part))
         if mean > 0:
             evidence += part / mean
-    return beat_s[beat_tools.downbeat_mask(evidence, params.beats_per_bar)]
+    beats_per_bar = params.beats_per_bar or beat_tools.beats_per_bar(evidence)
+    if len(beat_s) < 2 * beats_per_bar:
+        return (beat_s[:1] if beats_per_bar == 1 else np.zeros(0)), beats_per_bar
+    return beat_s[beat_tools.downbeat_mask(evidence, beats_per_bar)], beats_per_bar
 
 
 def _sections(timbre_grid, chroma_grid, beat_s, downbeat_s, duration, params):
@@ -120,30 +138,69 @@ def analyze_sound(samples: np.ndarray, sample_rate: int, params: AnalysisParams 
     return _analyze_blocks(sample_rate, _array_blocks(samples), lambda _n, _ranges: samples, params)
 
 
-def analyze_file(path, params: AnalysisParams = AnalysisParams()) -> SoundAnalysis:
+ANALYSING = "Analysing song…"
+"""The progress message of an analysis."""
+
+
+class _Reporter:
+    """Progress per decoded block (``done``/``total`` in whole seconds of audio, the total
+    from the file's header when it gives one) and the checks that stop a cancelled analysis."""
+
+    def __init__(self, progress: ProgressCallback | None, cancel: CancelToken | None, sample_rate: int,
+                 expected_samples: int | None):
+        self.progress, self.cancel = progress, cancel
+        self.sample_rate, self.expected = sample_rate, expected_samples or 0
+
+    def check(self) -> None:
+        if self.cancel is not None:
+            self.cancel.raise_if_cancelled()
+
+    def decoded(self, n_samples: int) -> None:
+        self.check()
+        if self.progress is not None:
+            total = max(self.expected, n_samples)
+            self.progress(n_samples // self.sample_rate, total // self.sample_rate, ANALYSING)
+
+    def checked(self, blocks):
+        """``blocks``, checking for a cancel before each."""
+        for block in blocks:
+            self.check()
+            yield block
+
+
+def analyze_file(path, params: AnalysisParams = AnalysisParams(), progress: ProgressCallback | None = None,
+                 cancel: CancelToken | None = None) -> SoundAnalysis:
     """The timing-independent analysis of a sound file, decoded block by block.
 
     Memory does not grow with the file's length but for the analysis series (a few MB a
     minute); beat refinement reads the samples around the beats in a second decode pass.
+    ``progress`` is called after every decoded block (``DECODE_BLOCK_SAMPLES``, a few
+    seconds of audio, a fraction of a second of work) with the message ``ANALYSING``;
+    ``cancel`` stops the analysis within one block or stage (``Cancelled``).
     """
-    def consume(sample_rate, blocks, reopen):
-        return _analyze_blocks(sample_rate, blocks, lambda n, ranges: Excerpts.read(reopen(), n, ranges), params)
+    def consume(stream, reopen):
+        report = _Reporter(progress, cancel, stream.sample_rate, stream.frames_hint)
+        return _analyze_blocks(stream.sample_rate, stream.blocks,
+                               lambda n, ranges: Excerpts.read(report.checked(reopen()), n, ranges), params, report)
 
     return decode_with(path, consume)
 
 
-def _analyze_blocks(sample_rate: int, blocks, samples_near, params: AnalysisParams) -> SoundAnalysis:
+def _analyze_blocks(sample_rate: int, blocks, samples_near, params: AnalysisParams,
+                    report: _Reporter | None = None) -> SoundAnalysis:
     """``analyze_sound`` of a file's mono float32 samples given in ``blocks`` (in order).
 
     ``samples_near(n_samples, ranges)``: the samples in those ``(start, stop)`` ranges,
     sliced like the whole array (for beat refinement, after ``blocks`` is exhausted).
     """
+    report = report or _Reporter(None, None, sample_rate, None)
     cell = max(1, int(round(params.level_cell_s * sample_rate)))
     level = LevelStream(cell)
     spectral = SpectralStream(sample_rate, params)
     for block in blocks:
         level.feed(block)
         spectral.feed(block)
+        report.decoded(spectral.n_samples)
     n = spectral.n_samples
     duration = n / float(sample_rate)
     series = spectral.finish()
@@ -155,6 +212,7 @@ def _analyze_blocks(sample_rate: int, blocks, samples_near, params: AnalysisPara
     beat_s = np.zeros(0)
     downbeat_s = np.zeros(0)
     section_s = np.zeros(0)
+    beats_per_bar = 0
     if n:
         first_s = series["spectral_first_s"]
         chroma = sustained(series["chroma"], hop_s, params.hpss_time_s)
@@ -165,11 +223,16 @@ def _analyze_blocks(sample_rate: int, blocks, samples_near, params: AnalysisPara
             chroma=Grid(chroma, first_s, 4 * hop_s),
             hp=Grid(series["hp"], first_s, hop_s),
         )
-        beat_s = _beats(samples_near, sample_rate, n, series["flux"], series["flux_first_s"], hop_s, params)
-        downbeat_s = _downbeats(beat_s, Grid(series["bass"], first_s, hop_s), grids["chroma"], duration, params)
+        report.check()
+        beat_s, grids["pulse_clarity"] = _beats(samples_near, sample_rate, n, series["flux"],
+                                                series["flux_first_s"], hop_s, params)
+        report.check()
+        downbeat_s, beats_per_bar = _downbeats(beat_s, Grid(series["bass"], first_s, hop_s), grids["chroma"],
+                                               duration, params)
+        report.check()
         section_s = _sections(Grid(series["timbre"], first_s, hop_s), grids["chroma"], beat_s, downbeat_s,
                               duration, params)
-    return SoundAnalysis(int(sample_rate), n, grids, beat_s, downbeat_s, section_s)
+    return SoundAnalysis(int(sample_rate), n, grids, beat_s, downbeat_s, section_s, beats_per_bar)
 
 
 def _array_blocks(samples: np.ndarray):

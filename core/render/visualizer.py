@@ -87,6 +87,11 @@ class BakeRequest:
             own look, and a bake again after an entry changed rebakes only the frames
             whose look changed (``core.render.timeline_bake``).
         markers: timeline marker name -> scene frame, the moments a style map may name.
+        analysis_cache: folder of the sound-analysis cache (``core.audio.cache``), so a
+            song is analysed once per content and settings by every bake, chunk and
+            preview; None analyses it each time. Not part of the bake's identity.
+        beats_per_bar: beats in a bar of the song (places the downbeats); 0 = the
+            meter heard in the song.
     """
 
     audio_path: Path
@@ -107,6 +112,8 @@ class BakeRequest:
     owner: dict = field(default_factory=dict)
     style_map: dict | None = None
     markers: dict = field(default_factory=dict)
+    analysis_cache: str | None = None
+    beats_per_bar: int = 0
 
     def __post_init__(self):
         if self.frames is not None:  # a JSON round trip turns the tuple into a list
@@ -186,8 +193,12 @@ def _check_request(request: BakeRequest) -> None:
                             f"{', '.join(mapping.EFFECTS)}")
         if not Path(source.audio_path).is_file():
             raise UserError(f"The sound file that {effect} listens to is missing: {source.audio_path}")
+    if not 0 <= request.beats_per_bar <= audio.MAX_BEATS_PER_BAR:
+        raise UserError(f"Beats per bar {request.beats_per_bar} is out of range: use 0 (heard) or 2 to 7")
     backends.choose_backend(request.backend)
     audio.check_exists(request.audio_path)  # (a one-line AudioError before its digest is taken)
+    audio.check_duration(request.timing.n_frames / request.timing.fps,
+                         f"The sound strip ({request.timing.n_frames} frames at {request.timing.fps:g} fps)")
 
 
 def requested_timing(request: BakeRequest) -> Timing:
@@ -203,30 +214,38 @@ def requested_timing(request: BakeRequest) -> Timing:
 
 
 def song_plan(request: BakeRequest, loaded_style=None, latent_dim: int | None = None,
+              progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
               ) -> tuple[mapping.FramePlan, Timing]:
     """The plan of every frame of the song (and the timing of its rows) for a request.
 
-    Analysed and planned over the whole sound content, so each frame's look is a function
-    of its content index alone, whatever the trim or chunk. ``latent_dim`` (default: the
-    style's) is the size of the plan's latents.
+    Analysed and planned over the whole sound content (its decoded length), so each
+    frame's look is a function of its content index alone, whatever the trim or chunk.
+    ``latent_dim`` (default: the style's) is the size of the plan's latents.
+    The analysis is read from ``request.analysis_cache`` when an earlier bake, chunk or
+    preview of the same content stored it there; else it reports ``progress`` per
+    decoded block ("Analysing song…") and stops when ``cancel`` is cancelled.
     """
-    plan, whole, _track = _song_plan_and_track(request, loaded_style, latent_dim)
+    plan, whole, _track, _duration_s = _song_plan_and_track(request, loaded_style, latent_dim, progress, cancel)
     return plan, whole
 
 
-def _song_plan_and_track(request: BakeRequest, loaded_style=None, latent_dim: int | None = None):
-    """``song_plan`` and the song's own ``FeatureTrack`` (its sections and beats)."""
+def _song_plan_and_track(request: BakeRequest, loaded_style=None, latent_dim: int | None = None,
+                         progress: ProgressCallback | None = None, cancel: CancelToken | None = None):
+    """``song_plan``, the song's own ``FeatureTrack`` (its sections and beats) and its
+    decoded length in seconds."""
     timing = request.timing
     if latent_dim is None:
         loaded_style = loaded_style or style_io.load_style(request.style_path)
         latent_dim = int(loaded_style.architecture["latent_dim"])
-    duration_s = audio.duration_s(request.audio_path)
+    cache = request.analysis_cache
+    params = audio.AnalysisParams(beats_per_bar=request.beats_per_bar)
+    sound = audio.sound_analysis(request.audio_path, params, cache, progress, cancel)
     zero = timing.content_zero_frame
-    content_frames = max(1, math.ceil(duration_s * timing.fps))
+    content_frames = max(1, math.ceil(sound.duration_s * timing.fps))
     first = min(zero, timing.frame_first)
     end = max(zero + content_frames, timing.frame_end)
     whole = Timing(timing.fps, timing.origin_frame, first, end)
-    features, sources = audio.analyze(request.audio_path, whole), None
+    features, sources = audio.frame_features(sound, whole, params), None
     track = features
     if request.sources:
         # Each stem is heard over the same scene frames as the song, where it sits in
@@ -236,23 +255,25 @@ def _song_plan_and_track(request: BakeRequest, loaded_style=None, latent_dim: in
         for effect, source in sorted(request.sources.items()):
             name = f"{source.audio_path}@{source.origin_frame!r}"
             if name not in features:
-                features[name] = audio.analyze(
-                    source.audio_path, Timing(timing.fps, source.origin_frame, first, end))
+                features[name] = audio.analyze(source.audio_path, Timing(timing.fps, source.origin_frame, first, end),
+                                               params, cache, progress, cancel)
             sources[effect] = name
     plan = mapping.plan(
         features, timing.fps, latent_dim=latent_dim, seed=request.seed,
         preset=request.preset, strengths=request.preset_strengths, smoothing_s=request.preset_smoothing,
         strength=request.strength, sources=sources,
     )
-    return plan, whole, track
+    return plan, whole, track, sound.duration_s
 
 
-def timeline_song_plan(request: BakeRequest, styles: timeline_bake.TimelineStyles):
+def timeline_song_plan(request: BakeRequest, styles: timeline_bake.TimelineStyles,
+                       progress: ProgressCallback | None = None, cancel: CancelToken | None = None):
     """``song_plan`` for a request with a style map, and the look of every row of the plan:
     ``(plan, whole, looks)`` with ``looks`` frame file name -> (``FrameLook``, identity), in
     plan row order."""
-    plan, whole, track = _song_plan_and_track(request, latent_dim=styles.latent_dim)
-    moments = timeline_bake.song_moments(track, whole, audio.duration_s(request.audio_path), request.markers)
+    plan, whole, track, duration_s = _song_plan_and_track(request, latent_dim=styles.latent_dim,
+                                                          progress=progress, cancel=cancel)
+    moments = timeline_bake.song_moments(track, whole, duration_s, request.markers)
     resolved = timeline_bake.resolved_entries(styles, moments)
     song_indices = [whole.content_index(frame) for frame in whole.frames()]
     return plan, whole, timeline_bake.frame_looks_by_name(styles, resolved, whole.fps, song_indices,
@@ -291,6 +312,7 @@ def bake_key(request: BakeRequest, loaded_style=None, fingerprint=file_digest, t
                     "strengths": {k: float(v) for k, v in sorted(request.preset_strengths.items())},
                     "smoothing_s": {k: float(v) for k, v in sorted(request.preset_smoothing.items())}},
         "image_format": request.image_format,
+        "beats_per_bar": request.beats_per_bar,
     })
     return key
 
@@ -355,10 +377,10 @@ def bake_visualizer(
     loaded_style = styles.styles[0] if styles else style_io.load_style(request.style_path)
     key = bake_key(request, loaded_style, timeline_styles=styles)  # (the digests before the files are read)
     if styles is None:
-        plan, whole = song_plan(request, loaded_style)
+        plan, whole = song_plan(request, loaded_style, progress=progress, cancel=cancel)
         looks = None
     else:
-        plan, whole, looks = timeline_song_plan(request, styles)
+        plan, whole, looks = timeline_song_plan(request, styles, progress, cancel)
     style_files = (list(zip((item.path for item in styles.styles), styles.digests)) if styles
                    else [(loaded_style.path, key["style_sha256"])])
     _check_unchanged(request, style_files, key)

@@ -253,6 +253,8 @@ def bake_request(scene, strip, settings, style: str | None = None, output_dir: s
         owner=folder_owner(strip),
         style_map=style_timeline.request_style_map(style_timeline.settings_style_map(settings)),
         markers=style_timeline.scene_markers(scene),
+        analysis_cache=str(preferences.analysis_cache_dir()),
+        beats_per_bar=int(settings.beats_per_bar),
     )
 
 

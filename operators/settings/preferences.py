@@ -28,6 +28,11 @@ def cache_dir() -> Path:
     return user_folder("cache")
 
 
+def analysis_cache_dir() -> Path:
+    """The sound-analysis cache (``core.audio.cache``) that every bake, chunk and preview shares."""
+    return cache_dir() / "audio"
+
+
 def get(context=None):
     """This extension's preferences."""
     return (context or bpy.context).preferences.addons[ADDON_PACKAGE].preferences

@@ -178,6 +178,14 @@ class NeuralAestheticsSettings(bpy.types.PropertyGroup):
     source_chroma: _effect_source("chroma")
     source_bass: _effect_source("bass")
     source_sections: _effect_source("sections")
+    beats_per_bar: bpy.props.EnumProperty(
+        name="Beats per Bar",
+        description="Beats in a bar of the song, which places the downbeats (Auto: heard in the song, 2, 3 or 4; "
+                    "set 6 for 6/8 counted in eighths)",
+        items=[("0", "Auto", "The meter heard in the song")] + [(str(n), str(n), f"{n} beats per bar")
+                                                               for n in range(2, 8)],
+        default="0",
+    )
     image_format: bpy.props.EnumProperty(
         name="Format", description="File format of the baked frames", items=IMAGE_FORMAT_ITEMS, default="png8"
     )

@@ -61,7 +61,7 @@ def analyse_strip(scene, strip, params: audio.AnalysisParams = audio.AnalysisPar
         raise UserError(problem)
     path = strips.sound_file(strip)
     timing = strips.strip_timing(scene, strip)
-    return audio.analyze(path, timing, params, cache_dir=preferences.cache_dir() / "audio")
+    return audio.analyze(path, timing, params, cache_dir=preferences.analysis_cache_dir())
 
 
 def write_property_curve(scene, name: str, frames: np.ndarray, values: np.ndarray):

@@ -1,0 +1,72 @@
+"""Beats, tempo and meter on generated grooves with exact ground truth (scripts/synth_grooves.py):
+swing, waltz, 6/8, half-time, a tempo change, rubato, music without drums, and sounds
+without a beat. Scored with a +-70 ms F-measure (scripts/beat_scoring.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import beat_scoring
+import synth_grooves
+from neural_aesthetics.core import audio
+from neural_aesthetics.core.audio.timing import Timing
+
+SECONDS = {"tempo_change": 24.0, "six_eight": 20.0}
+FPS = 30
+
+
+def analysed(name: str, params: audio.AnalysisParams = audio.AnalysisParams()):
+    groove = synth_grooves.render_groove(name, SECONDS.get(name, 12.0), seed=1)
+    sound = audio.analyze_sound(groove.samples, groove.sample_rate, params)
+    n_frames = int(len(groove.samples) / groove.sample_rate * FPS)
+    return groove, sound, audio.frame_features(sound, Timing(FPS, 0, 0, n_frames), params)
+
+
+@pytest.mark.parametrize("name", synth_grooves.GROOVES)
+def test_every_groove_with_a_pulse_gets_its_beats_at_its_tempo(name):
+    groove, sound, track = analysed(name)
+    assert beat_scoring.f_measure(groove.beats_s, sound.beats_s)[0] >= 0.9
+    heard_bpm = 60.0 / np.median(np.diff(sound.beats_s))
+    true_bpm = 60.0 / np.median(np.diff(groove.beats_s))
+    assert abs(heard_bpm / true_bpm - 1.0) < 0.04, "a 3:2 or 2:1 tempo confusion"
+    on_beats = track["beat_confidence"][track["beat"] > 0]
+    assert len(on_beats) and on_beats.min() > 0  # a weak pulse is still a pulse, and says how sure it is
+
+
+@pytest.mark.parametrize("name", synth_grooves.BEATLESS)
+def test_silence_a_drone_and_speech_like_sound_have_no_beats(name):
+    _groove, sound, track = analysed(name)
+    assert len(sound.beats_s) == 0
+    for channel in ("beat", "downbeat", "tempo_bpm", "beat_confidence", "beats_per_bar"):
+        assert not track[channel].any(), channel
+
+
+def test_drums_are_heard_surer_than_rubato_plucking():
+    drums = analysed("four")[2]["beat_confidence"]
+    rubato = analysed("rubato")[2]["beat_confidence"]
+    assert np.median(drums) >= 0.9 and np.median(rubato) < np.median(drums)
+
+
+def test_a_waltz_is_heard_in_three_and_its_bars_start_on_the_downbeats():
+    groove, sound, track = analysed("waltz")
+    assert sound.beats_per_bar == 3
+    assert set(np.unique(track["beats_per_bar"])) <= {0.0, 3.0} and track["beats_per_bar"][FPS] == 3.0
+    assert beat_scoring.f_measure(groove.downbeats_s, sound.downbeats_s)[0] >= 0.9
+
+
+def test_six_eight_counted_in_eighths_with_beats_per_bar_six():
+    groove, sound, track = analysed("six_eight", audio.AnalysisParams(beats_per_bar=6))
+    assert sound.beats_per_bar == 6 and track["beats_per_bar"][FPS] == 6.0
+    assert beat_scoring.f_measure(groove.downbeats_s, sound.downbeats_s)[0] >= 0.85
+
+
+def test_the_new_channels_are_strip_true():
+    # moving the strip by whole frames only shifts the rows of beat_confidence and beats_per_bar
+    groove = synth_grooves.render_groove("plucked", 10.0, seed=2)
+    sound = audio.analyze_sound(groove.samples, groove.sample_rate)
+    n = int(10.0 * FPS)
+    here = audio.frame_features(sound, Timing(FPS, 0, 0, n))
+    moved = audio.frame_features(sound, Timing(FPS, 7, 7, n + 7))
+    for channel in ("beat_confidence", "beats_per_bar", "beat"):
+        np.testing.assert_array_equal(moved[channel][:n - 7], here[channel][:n - 7], err_msg=channel)
