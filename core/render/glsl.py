@@ -132,6 +132,10 @@ def draw_constants(width: int, height: int, zoom: float, rotation_rad: float, wa
 
 
 _COMMON = """
+#ifdef GPU_METAL
+/* (Metal's shading language has no such qualifier; exactness there is not yet measured) */
+#  define precise
+#endif
 const int TEXTURE_WIDTH = {texture_width};
 const int HEADER_TEXELS = {header_texels};
 const int WIDTH4 = {width4};
