@@ -33,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # (Blender's --python does not add it)
 import _setup  # noqa: E402
+from bench_render import _best as _best_seconds  # noqa: E402  (warm-up, then the best of n)
 
 SIZES = {"1080p": (1920, 1080), "4K": (3840, 2160)}
 SONG_FRAMES = 3 * 60 * 30
@@ -46,16 +47,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--bake-frames", type=int, default=None, help="frames baked (default 60, 4 on llvmpipe)")
     argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
     return parser.parse_args(argv)
-
-
-def _best_seconds(function, repeats: int) -> float:
-    function()  # warm-up (the first frame compiles the shader)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _levels(rgb: np.ndarray) -> np.ndarray:
