@@ -89,17 +89,18 @@ def probe_environment() -> dict[str, str]:
     return {PROBE_ENV: context.encode_probe(known)} if known is not None else {}
 
 
-def worker_launch() -> tuple[list[str] | None, dict[str, str]]:
+def worker_launch(backend: str = "auto") -> tuple[list[str] | None, dict[str, str]]:
     """How to start a bake worker that can draw on the GPU: the launcher (Blender itself in
     background mode, or this Python where bpy is a module) and the environment that
     installs this package in it, with the probe's answer when known. ``(None, {})``, a
-    plain worker, when the probe already said no GPU context can be had."""
+    plain worker, for ``auto`` when the probe already said no GPU context can be had
+    (``gpu`` still gets the GPU worker: it says why it cannot draw)."""
     import sys
 
     import bpy
 
     known = provider.probed()
-    if known is not None and not known.available:
+    if backend == "auto" and known is not None and not known.available:
         return None, {}
     launcher = ([bpy.app.binary_path, "-b", "--factory-startup", "--python"] if bpy.app.binary_path
                 else [sys.executable])

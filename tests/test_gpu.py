@@ -224,6 +224,20 @@ def test_without_a_gpu_context_auto_falls_back_and_gpu_says_why(gpu_render, monk
 
 
 @pytest.mark.bpy
+def test_the_live_preview_draws_on_the_gpu(gpu_render, sound_scene):
+    preview = installed("operators.live_preview")
+    scene, sound = sound_scene
+    scene.neural_aesthetics.live_preview = True
+    try:
+        scene.frame_set(sound.frame_final_start + 5)
+        assert preview.state.preview.renderer.backend_name == "gpu", preview.state.problem
+        software = gpu_render.provider.probed().software
+        assert tuple(preview.preview_image().size) == ((192, 108) if software else (320, 180))
+    finally:
+        scene.neural_aesthetics.live_preview = False
+
+
+@pytest.mark.bpy
 @pytest.mark.slow
 def test_a_ui_bake_runs_on_the_gpu_in_its_worker(gpu_render, sound_scene, tmp_path):
     """The UI's bake worker, started as the operator starts it, draws on the GPU."""

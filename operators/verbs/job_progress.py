@@ -70,7 +70,7 @@ class WorkerModal:
         if kind == "bake" and request.get("backend") in ("auto", "gpu"):
             from ... import gpu_render
 
-            launcher, environment = gpu_render.worker_launch()
+            launcher, environment = gpu_render.worker_launch(request["backend"])
         self._job = BackgroundJob(kind, request, on_failure=on_failure, log_dir=user_folder("logs"),
                                   launcher=launcher, environment=environment)
         self._started_s = time.monotonic()
