@@ -98,9 +98,10 @@ def main() -> int:
 
     loaded = style.load_style(_setup.ROOT / "styles" / f"{names[0]}.safetensors")
     renderer = gpu_render.provider.make_renderer(loaded.architecture, loaded.weights)
-    loudness = 0.5 + 0.4 * np.sin(np.arange(bake_frames) / 5.0)
-    onsets = (np.arange(bake_frames) % 8 == 0).astype(float)
-    plan = mapping.plan_frames(loudness, onsets, 30.0, latent_dim=loaded.architecture["latent_dim"], seed=1)
+    steps = np.arange(bake_frames, dtype=np.float32)
+    plan = mapping.FramePlan(latents=rng.standard_normal((bake_frames, loaded.architecture["latent_dim"])).astype(
+        np.float32), zoom=1.0 + 0.1 * np.sin(steps / 5), rotation=steps / 50, warp=np.full(bake_frames, 0.2,
+        dtype=np.float32), warp_phase=steps / 10)
     out = np.empty((1080, 1920, 3), dtype=np.float32)
     renderer.render(plan.latents[0], 1920, 1080, out=out, **plan.view(0))  # (warm)
     start = time.perf_counter()

@@ -190,10 +190,11 @@ def test_auto_draws_on_the_gpu_and_farm_chunks_are_byte_identical(gpu_render, tm
     assert backend.choose_backend("auto") == "gpu"
     assert backend.device_line("auto").startswith("GPU: ")
     loaded = style.load_style(ROOT / "styles" / "ember.safetensors")
-    loudness = np.linspace(0.1, 0.9, 8)
-    onsets = np.zeros(8)
-    onsets[3] = 1.0
-    plan = mapping.plan_frames(loudness, onsets, 24.0, latent_dim=8, seed=3)
+    rng = np.random.default_rng(3)  # (a plan: a latent path, zoom, turn and warp per frame)
+    plan = mapping.FramePlan(latents=rng.standard_normal((8, 8)).astype(np.float32),
+                             zoom=np.linspace(1.0, 1.3, 8, dtype=np.float32),
+                             rotation=np.linspace(0.0, 1.0, 8, dtype=np.float32),
+                             warp=np.full(8, 0.2, dtype=np.float32), warp_phase=np.linspace(0, 6, 8, dtype=np.float32))
     whole = bake.bake_sequence(loaded, plan, range(8), tmp_path / "whole", 48, 27, backend="auto")
     assert whole.backend == "gpu" and whole.written == 8
     for first, last in ((0, 3), (3, 8)):
