@@ -131,7 +131,8 @@ def with_gpu_renderer(preview: Preview, request, backend: str) -> tuple[Preview,
     from ..core.render import style
 
     known = gpu_render.provider.probed()
-    if backend not in ("auto", "gpu") or known is None or not known.available:
+    if (backend not in ("auto", "gpu") or known is None or not known.available
+            or getattr(request, "style_map", None)):  # (a style timeline draws on the CPU)
         return preview, LONG_SIDE_PX
     loaded = style.load_style(request.style_path)
     renderer = gpu_render.provider.make_renderer(loaded.architecture, loaded.weights)
