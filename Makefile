@@ -14,16 +14,33 @@ PYTEST_ARGS ?=
 # A marker expression for both runs, e.g. MARKS='not slow'.
 MARKS ?=
 
-.PHONY: demo test test-fast build build-all venvs clean
+.PHONY: demo test test-fast build build-all venvs mesa clean
 
 demo: build
 	$(PY_5.0) scripts/demo.py
 
+# The GPU tests draw through Mesa's EGL (llvmpipe on a machine without a GPU): installed
+# once when missing (Debian/Ubuntu, as root). Compiled shaders are kept in build/.
+MESA_PACKAGES := libegl-mesa0 libgl1-mesa-dri
+export MESA_SHADER_CACHE_DIR := $(CURDIR)/build/mesa_shader_cache
+
+mesa:
+	@if ! dpkg -s $(MESA_PACKAGES) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update && apt-get install -y $(MESA_PACKAGES); \
+	  else \
+	    echo "Mesa's EGL ($(MESA_PACKAGES)) is missing: install it as root for the GPU tests" >&2; \
+	  fi; \
+	fi
+
 # The pure-Python tests run once, on 5.0 (same numpy pin as 4.2); 4.2 runs only the tests
 # that drive Blender (tests/conftest.py marks them `bpy`), side by side with 5.0 (most tests
-# use one core): its output follows 5.0's.
-test: venvs build
+# use one core): its output follows 5.0's. With Mesa installed the GPU tests must run
+# (NA_REQUIRE_GPU); without it they skip, saying so.
+test: venvs build mesa
 	@mkdir -p build; \
+	if dpkg -s $(MESA_PACKAGES) >/dev/null 2>&1; then export NA_REQUIRE_GPU=1; \
+	else echo "=== no Mesa EGL: the GPU tests will skip, saying so ==="; fi; \
 	echo "=== Blender 4.2: the tests that drive Blender, running beside 5.0 (build/test-4.2.log) ==="; \
 	$(PY_4.2) -m pytest tests -m "bpy$(if $(MARKS), and ($(MARKS)))" $(PYTEST_ARGS) > build/test-4.2.log 2>&1 & \
 	pid_42=$$!; \

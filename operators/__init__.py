@@ -17,6 +17,7 @@ from .verbs import (add_visualizer, audio_features, job_progress, resync, style_
 from . import cli
 from .settings import preferences, properties
 from .blender import style_previews
+from .. import gpu_render
 
 # Every module with operator classes, each listing them in its CLASSES.
 OPERATOR_MODULES = (add_visualizer, resync, use_frames, style_files, train_style, preferences, audio_features,
@@ -39,10 +40,14 @@ def register() -> None:
         bpy.utils.register_class(cls)
     _cli_handle = bpy.utils.register_cli_command(cli.COMMAND, cli.main)
     live_preview.register()
+    gpu_render.install()
+    if not bpy.app.background:  # (in background mode the probe runs when a bake first needs it)
+        gpu_render.probe_in_background()
 
 
 def unregister() -> None:
     global _cli_handle
+    gpu_render.uninstall()
     live_preview.unregister()
     if _cli_handle is not None:
         bpy.utils.unregister_cli_command(_cli_handle)

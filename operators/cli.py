@@ -205,8 +205,8 @@ def _bake_options(parser) -> None:
                         help="how each style comes in: cut, crossfade:2b (2 beats) or morph:1.5s (default: cut, "
                         "or each entry's own in the scene's timeline)")
     parser.add_argument("--backend", choices=list(BACKENDS),
-                        help="what computes the frames; pin numpy or torch for bit-identical chunks across "
-                        "farm machines (default: the scene's setting)")
+                        help="what computes the frames (auto: gpu, else torch, else numpy); pin one for "
+                        "byte-identical chunks across farm machines (default: the scene's setting)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -372,8 +372,22 @@ def _analyze(args) -> int:
     return EXIT_OK
 
 
+def _print_device(backend: str) -> None:
+    """The first line of a bake: which device draws (``GPU: <name>``, ``CPU: NumPy``...),
+    and why the GPU is not used when Auto would have liked it."""
+    from ..core.render import backend as backends
+    from .. import gpu_render
+
+    line = backends.device_line(backend)
+    known = gpu_render.provider.probed()
+    if backend == "auto" and known is not None and not known.available:
+        line += f" (no GPU: {known.reason})"
+    print(f"{COMMAND}: {line}", flush=True)
+
+
 def _bake(args) -> int:
     _sound_strip, request = _request(args, _scene(args))
+    _print_device(request.backend)
     if args.frames:
         # Frames are named and drawn by their place in the song: a chunk is the same
         # frames a whole bake makes.
@@ -389,6 +403,7 @@ def _add_strip(args) -> int:
         raise UserError("--save needs a saved .blend: open one (blender -b file.blend ...) or use --save-as")
     scene = _scene(args)
     sound_strip, request = _request(args, scene)
+    _print_device(request.backend)
     result = bake_visualizer(request, _progress)
     image_strip = strips.add_image_strip(scene, sound_strip, result)
     print(f"{COMMAND}: added '{image_strip.name}' (channel {image_strip.channel}, frames "

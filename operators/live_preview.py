@@ -95,10 +95,11 @@ def preview_request(scene, strip, settings):
     """The bake request whose frames the preview shows (its output folder is never written).
 
     ``auto`` previews on NumPy: a 192x108 frame takes milliseconds, and Blender's process
-    does not need to load torch for it.
+    does not need to load torch for it; ``with_gpu_renderer`` then moves it to the GPU
+    when one is known to draw here.
     """
     request = strips.bake_request(scene, strip, settings, output_dir=bpy.app.tempdir)
-    return dataclasses.replace(request, frames=None, backend="numpy" if request.backend == "auto" else request.backend)
+    return dataclasses.replace(request, frames=None, backend="numpy" if request.backend in ("auto", "gpu") else request.backend)
 
 
 def fit_rect(frame: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[float, float, float, float]:
@@ -115,6 +116,28 @@ def problem_text(error: Exception) -> str:
     if isinstance(error, (UserError, OSError)):
         return f"Live preview stopped: {error}"
     return f"Live preview stopped: {type(error).__name__}: {error}"
+
+
+GPU_LONG_SIDE_PX = 1920
+"""Longest preview side drawn on a hardware GPU: the bake's own size up to this."""
+
+
+def with_gpu_renderer(preview: Preview, request, backend: str) -> tuple[Preview, int]:
+    """The preview drawn on the GPU where the Compute setting allows it and a GPU is known to
+    draw here (the probe already answered: never waits for it), and the long side to draw
+    at: the bake's size (up to ``GPU_LONG_SIDE_PX``) on a hardware GPU, ``LONG_SIDE_PX``
+    on the CPU or a software renderer. Call on the main thread (the GPU context's)."""
+    from .. import gpu_render
+    from ..core.render import style
+
+    known = gpu_render.provider.probed()
+    if (backend not in ("auto", "gpu") or known is None or not known.available
+            or getattr(request, "style_map", None)):  # (a style timeline draws on the CPU)
+        return preview, LONG_SIDE_PX
+    loaded = style.load_style(request.style_path)
+    renderer = gpu_render.provider.make_renderer(loaded.architecture, loaded.weights)
+    long_side = LONG_SIDE_PX if known.software else min(GPU_LONG_SIDE_PX, max(request.width, request.height))
+    return Preview(renderer, preview.plan, preview.fps, preview.first_content_index), long_side
 
 
 # --- Blender data -----------------------------------------------------------------------------
@@ -184,6 +207,7 @@ class LivePreview:
         self.status = ""
         self.problem = ""
         self.build: _Build | None = None
+        self.long_side = LONG_SIDE_PX
         self.drawing_failed = False
         self._texture = None
         self._texture_version = -1
@@ -214,17 +238,22 @@ class LivePreview:
                 self._start_build(scene.name, request, key)
                 self.status = f"Preparing the preview of '{strip.name}'..."
                 return False
-            self.preview, self.key = Preview.from_request(request), key
+            self.adopt(Preview.from_request(request), key, request, scene.neural_aesthetics.backend)
         time_s = preview_time_s(request.timing, scene.frame_current)
         if time_s is None:
             self.status, self.pixels = f"'{strip.name}' does not play at frame {scene.frame_current}", None
             return False
-        width, height = preview_size(request.width, request.height)
+        width, height = preview_size(request.width, request.height, self.long_side)
         pixels = blender_pixels(self.preview.frame_at(time_s, width, height))
         write_preview_image(pixels, width, height)
         self.pixels, self.size, self.version = pixels, (width, height), self.version + 1
         self.status = f"'{strip.name}' at {time_s:.2f} s"
         return True
+
+    def adopt(self, preview: Preview, key: dict, request, backend: str) -> None:
+        """Keep a built preview (on the GPU when it can be: ``with_gpu_renderer``)."""
+        self.preview, self.long_side = with_gpu_renderer(preview, request, backend)
+        self.key = key
 
     def _start_build(self, scene_name: str, request, key: dict) -> None:
         if self.build is not None and self.build.key == key:
@@ -306,7 +335,11 @@ def poll_build():
     if build.error is not None:
         turn_off(scene, problem_text(build.error))
     else:
-        state.preview, state.key = build.preview, build.key
+        try:
+            state.adopt(build.preview, build.key, build.request, scene.neural_aesthetics.backend)
+        except Exception as error:  # (a GPU renderer that cannot be built)
+            turn_off(scene, problem_text(error))
+            return None
         refresh(scene)
     _redraw_sequencers()
     return None

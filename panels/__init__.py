@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bpy
 
+from .. import gpu_render
 from ..core.render.mapping import EFFECTS
 from ..operators import live_preview as preview
 from ..operators.blender import strips
@@ -133,6 +134,7 @@ def draw_bake(panel, context):
             layout.label(text=f"Whole strip: frames {strip.frame_final_start}-{strip.frame_final_end - 1}")
     layout.prop(settings, "image_format")
     layout.prop(settings, "backend")
+    layout.label(text=gpu_render.device_label(settings.backend))
     panel.layout.operator(AddVisualizer.bl_idname, icon="SEQ_STRIP_DUPLICATE")
 
 

@@ -25,6 +25,9 @@ from helpers import CLIP_SECONDS, FIXTURES, INSTALLED_MODULE, ROOT, built_packag
 # bpy reads its user folders when imported: point them at a fresh HOME first.
 _HOME = tempfile.mkdtemp(prefix="na-test-home-")
 os.environ["HOME"] = _HOME
+# Mesa keeps compiled shaders here (its default is under HOME): the GPU tests' first
+# compile on llvmpipe takes long, later runs load them.
+os.environ.setdefault("MESA_SHADER_CACHE_DIR", str(ROOT / "build" / "mesa_shader_cache"))
 
 if "neural_aesthetics" not in sys.modules:
     _package = types.ModuleType("neural_aesthetics")

@@ -279,7 +279,7 @@ def test_frame_ranges_are_read_in_both_notations(v8, text, expected):
 job_settings = st.fixed_dictionaries({
     "first": st.integers(0, 5_000), "length": st.integers(1, 1_500), "chunk_size": chunk_sizes,
     "strip": st.sampled_from(["", "Music", "Lead Vocals", "-odd name-"]),
-    "backend": st.sampled_from(["numpy", "torch", "auto", "scene"]),
+    "backend": st.sampled_from(["numpy", "torch", "gpu", "auto", "scene"]),
     "style": st.sampled_from(["", "nebula", "/styles/my style.safetensors"]),
     "size": st.sampled_from(["", "64x36", "1920x1080"]),
     "seed": st.sampled_from([-1, 0, 7, 123456]),

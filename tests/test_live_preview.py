@@ -46,10 +46,12 @@ def expected_preview(preview, scene, sound, frame: int) -> np.ndarray:
     """What the preview must show at ``frame``, from a Preview built here, independently of the cache."""
     core_preview = installed("core.render.preview")
     request = preview.preview_request(scene, sound, scene.neural_aesthetics)
-    built = core_preview.Preview.from_request(request)
+    built, long_side = preview.with_gpu_renderer(core_preview.Preview.from_request(request), request,
+                                                 scene.neural_aesthetics.backend)  # (the same device)
     time_s = preview.preview_time_s(request.timing, frame)
     assert built.row_at(time_s) + built.first_content_index == request.timing.content_index(frame)
-    return core_preview.blender_pixels(built.frame_at(time_s, *preview.preview_size(request.width, request.height)))
+    return core_preview.blender_pixels(built.frame_at(time_s, *preview.preview_size(request.width, request.height,
+                                                                                     long_side)))
 
 
 # --- plain functions ------------------------------------------------------------------------------

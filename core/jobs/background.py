@@ -73,14 +73,19 @@ class BackgroundJob:
         on_failure: called once with the worker's process id when it dies without a
             final word, to clean up what it may have left (e.g. temporary files).
         log_dir: folder of the job's log file (default ``DEFAULT_LOG_DIR``).
+        launcher: the command that runs a Python script given as its last argument
+            (default this Python; a GPU bake: Blender itself, ``blender -b --python``).
+        environment: extra environment entries for the worker (e.g. ``NA_WORKER_SETUP``,
+            the module it installs before the job, see ``worker``).
     """
 
-    def __init__(self, kind: str, request: dict, on_failure=None, log_dir: Path | None = None):
+    def __init__(self, kind: str, request: dict, on_failure=None, log_dir: Path | None = None,
+                 launcher: list[str] | None = None, environment: dict[str, str] | None = None):
         self.log_path = new_log_path(Path(log_dir) if log_dir is not None else DEFAULT_LOG_DIR, kind)
         env = dict(os.environ, NA_SYS_PATH=json.dumps([p for p in sys.path if p]), PYTHONUNBUFFERED="1",
-                   NA_LOG_FILE=str(self.log_path))
+                   NA_LOG_FILE=str(self.log_path), **(environment or {}))
         self._process = subprocess.Popen(
-            [sys.executable, str(WORKER_SCRIPT)],
+            [*(launcher or [sys.executable]), str(WORKER_SCRIPT)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, encoding="utf-8", env=env,
         )

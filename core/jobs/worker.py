@@ -16,6 +16,12 @@ Exactly one of ``result``, ``error`` or ``cancelled`` ends a job, then the proce
 ``NA_SYS_PATH`` (a JSON list) gives the worker the parent's module search path, so it
 imports numpy and the extension's wheels exactly as Blender does. ``NA_LOG_FILE`` names
 the job's log file: the worker's ``logging`` records go there (see ``background``).
+``NA_WORKER_SETUP`` names a module of the extension (``gpu_render``) whose ``install()``
+runs before the job: a bake that may draw on the GPU runs in Blender itself in background
+mode (``blender -b --factory-startup --python worker.py``, or this Python where bpy is a
+module), the worker's main thread makes and owns the GPU context and draws every frame,
+and threads encode and write them (``core.render.bake``). If that module cannot be
+imported, the worker logs why and the bake falls back to torch or numpy.
 """
 
 from __future__ import annotations
@@ -156,14 +162,22 @@ def serve() -> int:
 
 def _bootstrap() -> int:
     """Started as a script: import ``core`` as a package without Blender, then serve."""
-    extra = json.loads(os.environ.get("NA_SYS_PATH", "[]"))
-    sys.path[:0] = [entry for entry in extra if entry not in sys.path]
     package_root = Path(__file__).resolve().parents[2]
     package = types.ModuleType(PACKAGE_ALIAS)
     package.__path__ = [str(package_root)]  # the extension root, without running its __init__
     sys.modules[PACKAGE_ALIAS] = package
+    setup, setup_error = os.environ.get("NA_WORKER_SETUP"), None
+    if setup:  # (before the parent's path: Blender's script folders in it shadow the bpy module)
+        try:
+            __import__(f"{PACKAGE_ALIAS}.{setup}", fromlist=["install"]).install()
+        except ImportError as error:
+            setup_error = error
+    extra = json.loads(os.environ.get("NA_SYS_PATH", "[]"))
+    sys.path[:0] = [entry for entry in extra if entry not in sys.path]
     worker = __import__(f"{PACKAGE_ALIAS}.core.jobs.worker", fromlist=["serve"])
     worker._start_logging()
+    if setup_error is not None:
+        log.warning("%s is not available here (%s): drawing on the CPU", setup, setup_error, exc_info=setup_error)
     return worker.serve()
 
 

@@ -1,7 +1,10 @@
-"""Which renderer draws the frames: numpy (always there) or torch (when installed).
+"""Which renderer draws the frames: the GPU (through Blender), torch (when installed) or numpy.
 
-``choose_backend("auto")`` takes torch when it can be imported and numpy otherwise;
-``"numpy"`` and ``"torch"`` force one (asking for torch without it is a ``UserError``).
+``choose_backend("auto")`` takes the GPU when a GPU provider is registered and says a
+context can be had, else torch when it can be imported, else numpy; ``"gpu"``,
+``"numpy"`` and ``"torch"`` force one (asking for one that is not there is a
+``UserError``). The GPU renderer needs Blender's ``gpu`` module, so it lives outside
+``core`` (``gpu_render``): Blender-side code registers it with ``register_gpu``.
 The choice is explicit so a render farm can pin it: frames are bit-identical between
 runs only with the same backend, device and thread settings on the same kind of CPU.
 Deciding never imports torch (``importlib.util.find_spec``); only ``make_renderer`` for
@@ -15,11 +18,42 @@ stop_event, out) -> float32 (height, width, 3)`` in display values [0, 1] (drawn
 from __future__ import annotations
 
 import importlib.util
+from typing import Protocol
 
 from . import cppn
 from ..errors import UserError
 
-BACKENDS = ("auto", "numpy", "torch")
+BACKENDS = ("auto", "gpu", "numpy", "torch")
+
+
+class GPUProvider(Protocol):
+    """What ``register_gpu`` takes (``gpu_render.provider``)."""
+
+    def available(self) -> bool:
+        """Whether a GPU context can be had (may probe once, in a child process)."""
+
+    def unavailable_reason(self) -> str:
+        """Why not, one line (after ``available()`` said no)."""
+
+    def renderer_name(self) -> str:
+        """The GPU's name, e.g. ``NVIDIA GeForce RTX 3060/PCIe/SSE2`` (after ``available()``)."""
+
+    def make_renderer(self, architecture: dict, weights: dict):
+        """A renderer drawing these weights on the GPU, bound to the calling thread."""
+
+
+_gpu: GPUProvider | None = None
+
+
+def register_gpu(provider: GPUProvider | None) -> None:
+    """Make the GPU renderer choosable (None: not any more)."""
+    global _gpu
+    _gpu = provider
+
+
+def gpu_available() -> bool:
+    """Whether the ``gpu`` backend can draw in this process."""
+    return _gpu is not None and _gpu.available()
 
 
 def torch_available() -> bool:
@@ -31,11 +65,17 @@ def torch_available() -> bool:
 
 
 def choose_backend(preference: str = "auto") -> str:
-    """``"numpy"`` or ``"torch"`` for a preference from ``BACKENDS``."""
+    """``"gpu"``, ``"numpy"`` or ``"torch"`` for a preference from ``BACKENDS``."""
     if preference not in BACKENDS:
         raise UserError(f"Unknown backend '{preference}': use one of {', '.join(BACKENDS)}")
     if preference == "auto":
-        return "torch" if torch_available() else "numpy"
+        return "gpu" if gpu_available() else "torch" if torch_available() else "numpy"
+    if preference == "gpu" and _gpu is None:
+        raise UserError("The gpu backend draws through Blender's gpu module: bake from Blender, "
+                        "or choose numpy or torch")
+    if preference == "gpu" and not _gpu.available():
+        raise UserError(f"The gpu backend cannot draw here: {_gpu.unavailable_reason()}; "
+                        f"choose Auto, numpy or torch")
     if preference == "torch" and not torch_available():
         raise UserError("The torch backend needs the training pack (torch): install it in the "
                         "preferences, or bake with the numpy backend")
@@ -45,9 +85,11 @@ def choose_backend(preference: str = "auto") -> str:
 def make_renderer(architecture: dict, weights: dict, backend: str = "auto", device: str = "auto"):
     """A renderer for these weights on the chosen backend (``device`` only matters for torch).
 
-    Its ``backend_name`` says what was chosen: ``numpy``, or ``torch-cpu``/``torch-cuda``/...
+    Its ``backend_name`` says what was chosen: ``gpu``, ``numpy``, or ``torch-cpu``/``torch-cuda``/...
     """
     chosen = choose_backend(backend)
+    if chosen == "gpu":
+        return _gpu.make_renderer(architecture, weights)
     if chosen == "numpy":
         return cppn.CPPN(architecture, weights)
     from . import cppn_torch
@@ -60,3 +102,17 @@ def make_renderer(architecture: dict, weights: dict, backend: str = "auto", devi
 def renderer_for_style(style, backend: str = "auto", device: str = "auto"):
     """``make_renderer`` for a loaded ``style.Style``."""
     return make_renderer(style.architecture, style.weights, backend, device)
+
+
+def device_line(preference: str = "auto") -> str:
+    """Which device draws for a preference, one line for the panel and the command line:
+    ``GPU: <its name>``, ``CPU: torch`` (or ``GPU: torch-cuda``), ``CPU: NumPy``."""
+    chosen = choose_backend(preference)
+    if chosen == "gpu":
+        return f"GPU: {_gpu.renderer_name()}"
+    if chosen == "torch":
+        from . import cppn_torch
+
+        device = cppn_torch.pick_device("auto")
+        return f"{'CPU' if device.type == 'cpu' else 'GPU'}: torch-{device.type}"
+    return "CPU: NumPy"

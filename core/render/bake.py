@@ -31,9 +31,11 @@ progress every ``PROGRESS_EVERY_S`` seconds: the tiles drawn so far inside the f
 from __future__ import annotations
 
 import errno
+import os
 import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,6 +200,10 @@ def bake_sequence(
     if renderer is None and todo:
         renderer = backends.renderer_for_style(style, backend)
     name = getattr(renderer, "backend_name", "") if renderer is not None else ""
+    if getattr(renderer, "thread_bound", False):
+        written = _draw_here_write_in_threads(renderer, plan, paths, set(todo), width, height, progress, cancel,
+                                              image_format, out_dir, folder)
+        return BakeResult(paths=paths, written=written, skipped=len(paths) - len(todo), backend=name)
 
     ready: queue.Queue = queue.Queue(maxsize=max(1, int(prefetch)))
     stop = threading.Event()
@@ -264,3 +270,68 @@ def bake_sequence(
         if worker.is_alive():
             worker.join()
     return BakeResult(paths=paths, written=written, skipped=skipped, backend=name)
+
+
+WRITER_THREADS = max(1, min(4, os.cpu_count() or 1))
+"""Threads encoding and writing frames for a renderer that draws on the calling thread."""
+
+
+class _CancelAsEvent:
+    """A ``CancelToken`` (or None) seen as the ``stop_event`` a renderer checks between tiles."""
+
+    def __init__(self, cancel: CancelToken | None):
+        self._cancel = cancel
+
+    def is_set(self) -> bool:
+        return self._cancel is not None and self._cancel.cancelled
+
+
+def _draw_here_write_in_threads(renderer, plan: FramePlan, paths: list[Path], todo: set[int], width: int,
+                                height: int, progress: ProgressCallback | None, cancel: CancelToken | None,
+                                image_format: str, out_dir: Path, folder) -> int:
+    """``bake_sequence`` for a renderer bound to its thread (``thread_bound``: the GPU's
+    context belongs to the thread that made it): frames are drawn here, one at a time, and
+    encoded and written on ``WRITER_THREADS`` threads, at most two frames per thread
+    waiting. Progress is reported here, in frame order, as frames land. Returns the
+    number of frames written. ``folder`` (or None) is told of each frame as in ``bake_sequence``,
+    one writer at a time."""
+    stop_event = _CancelAsEvent(cancel)
+    folder_turn = threading.Lock()
+
+    def encode_and_write(path: Path, frame: np.ndarray) -> None:
+        with full_disk_as_user_error(out_dir):
+            if folder is not None:
+                with folder_turn:
+                    folder.before_write(path)
+            imageio.write_atomically(path, imageio.prepare(frame, image_format), image_format)
+            if folder is not None:
+                with folder_turn:
+                    folder.written(path)
+
+    landing: list = []  # (row, future or None for a frame already there), oldest first
+    written = 0
+
+    def report(until_waiting: int) -> None:
+        nonlocal written
+        while len(landing) > until_waiting or (landing and (landing[0][1] is None or landing[0][1].done())):
+            row, future = landing.pop(0)
+            if future is not None:
+                future.result()  # (raises the writer's error here)
+                written += 1
+            if progress is not None:
+                progress(row + 1, len(paths), f"Frame {row + 1}/{len(paths)}")
+
+    with ThreadPoolExecutor(max_workers=WRITER_THREADS, thread_name_prefix="neural-aesthetics-write") as writers:
+        for row, path in enumerate(paths):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            if row in todo:
+                frame = render_row(renderer, plan, row, width, height, stop_event=stop_event)
+                landing.append((row, writers.submit(encode_and_write, path, frame)))
+            else:
+                landing.append((row, None))
+            report(until_waiting=2 * WRITER_THREADS)
+        report(until_waiting=0)
+    return written
+
+

@@ -66,7 +66,13 @@ class WorkerModal:
         from ...core.jobs.background import BackgroundJob
         from ..blender.paths import user_folder
 
-        self._job = BackgroundJob(kind, request, on_failure=on_failure, log_dir=user_folder("logs"))
+        launcher, environment = None, None
+        if kind == "bake" and request.get("backend") in ("auto", "gpu"):
+            from ... import gpu_render
+
+            launcher, environment = gpu_render.worker_launch(request["backend"])
+        self._job = BackgroundJob(kind, request, on_failure=on_failure, log_dir=user_folder("logs"),
+                                  launcher=launcher, environment=environment)
         self._started_s = time.monotonic()
         start(context, message)
         self._timer = context.window_manager.event_timer_add(self.TIMER_INTERVAL_S, window=context.window)

@@ -24,7 +24,7 @@ const CLI_COMMAND = "neural_aesthetics";
 const VIDEO_FORMATS = ["FFMPEG", "AVI_RAW", "AVI_JPEG"];
 
 // "scene" passes no --backend: the scene's Compute setting decides.
-const BACKEND_CHOICES = ["numpy", "torch", "auto", "scene"];
+const BACKEND_CHOICES = ["numpy", "torch", "gpu", "auto", "scene"];
 
 // Python evaluated by the Flamenco add-on in Blender (locals: C, settings, bpy, ...): the
 // frames `bake` and `add-strip` cover. The scene's custom bake range when set, else the sound
@@ -57,8 +57,10 @@ const JOB_TYPE = {
           description: "Frames baked by one task; chunks run in parallel on different Workers" },
         { key: "backend", type: "string", choices: BACKEND_CHOICES, default: "numpy", visible: "submission",
           description: "What computes the frames: keep numpy pinned (--backend numpy) so the chunks baked on "
-            + "different machines are bit-identical. 'auto' draws with torch where the training pack is "
-            + "installed and numpy elsewhere; 'scene' uses the scene's Compute setting" },
+            + "different machines are bit-identical. 'gpu' draws through Blender's GPU (same pixels to "
+            + "one 8-bit level; bit-identical only between workers with the same GPU and driver); 'auto' "
+            + "draws on the GPU where one can draw, else torch where the training pack is installed, else "
+            + "numpy; 'scene' uses the scene's Compute setting" },
         { key: "style", type: "string", default: "", visible: "submission",
           description: "Style name or .safetensors path. Empty: the scene's Style setting" },
         { key: "style_map", type: "string", default: "", visible: "submission",
