@@ -4,14 +4,15 @@ Layers (see docs/ARCHITECTURE.md): ``panels`` draw, ``operators`` talk to Blende
 ``core`` does the work in pure Python.
 """
 
-from . import operators, panels
+from . import panels
+from .operators import registry
 
 
 def register() -> None:
-    operators.register()
+    registry.register()
     panels.register()
 
 
 def unregister() -> None:
     panels.unregister()
-    operators.unregister()
+    registry.unregister()

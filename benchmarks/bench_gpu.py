@@ -57,7 +57,7 @@ def main() -> int:
     args = _arguments()
     _setup.ensure_libs()
     _setup.import_core()
-    from neural_aesthetics import gpu_render
+    from neural_aesthetics.operators import gpu_render
     from neural_aesthetics.core.render import bake, cppn, mapping, style
 
     probe = gpu_render.provider.probe()

@@ -376,7 +376,7 @@ def _print_device(backend: str) -> None:
     """The first line of a bake: which device draws (``GPU: <name>``, ``CPU: NumPy``...),
     and why the GPU is not used when Auto would have liked it."""
     from ..core.render import backend as backends
-    from .. import gpu_render
+    from . import gpu_render
 
     line = backends.device_line(backend)
     known = gpu_render.provider.probed()

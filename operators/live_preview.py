@@ -127,7 +127,7 @@ def with_gpu_renderer(preview: Preview, request, backend: str) -> tuple[Preview,
     draw here (the probe already answered: never waits for it), and the long side to draw
     at: the bake's size (up to ``GPU_LONG_SIDE_PX``) on a hardware GPU, ``LONG_SIDE_PX``
     on the CPU or a software renderer. Call on the main thread (the GPU context's)."""
-    from .. import gpu_render
+    from . import gpu_render
     from ..core.render import style
 
     known = gpu_render.provider.probed()

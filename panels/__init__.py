@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bpy
 
-from .. import gpu_render
+from ..operators import gpu_render
 from ..core.render.mapping import EFFECTS
 from ..operators import live_preview as preview
 from ..operators.blender import strips

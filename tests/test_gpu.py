@@ -118,7 +118,7 @@ def gpu_render():
     """The installed extension's ``gpu_render``, once a GPU context is known to be possible."""
     bpy = pytest.importorskip("bpy", reason="needs the bpy wheel: run `make test`")
     assert bpy is not None
-    module = importlib.import_module(f"{INSTALLED_MODULE}.gpu_render")
+    module = importlib.import_module(f"{INSTALLED_MODULE}.operators.gpu_render")
     probe = module.provider.probe()
     if not probe.available:
         message = (f"no GPU context on this machine ({probe.reason}): install Mesa's EGL "
@@ -212,7 +212,7 @@ def test_auto_draws_on_the_gpu_and_farm_chunks_are_byte_identical(gpu_render, tm
 
 @pytest.mark.bpy
 def test_without_a_gpu_context_auto_falls_back_and_gpu_says_why(gpu_render, monkeypatch):
-    context, backend = installed("gpu_render.context"), installed("core.render.backend")
+    context, backend = installed("operators.gpu_render.context"), installed("core.render.backend")
     errors = installed("core.errors")
     monkeypatch.setattr(context, "probe_command", lambda: [sys.executable, "-c", "import os; os.abort()"])
     monkeypatch.setattr(context, "_probe", None)

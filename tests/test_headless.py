@@ -119,7 +119,7 @@ def test_beats_per_bar_from_the_command_line_sets_the_bars_but_not_the_blend(cli
 def test_command_is_registered_with_blender(ext):
     """`blender --command neural_aesthetics` finds it: the handle exists until unregister."""
     operators = sys.modules[f"{INSTALLED_MODULE}.operators"]
-    assert operators._cli_handle is not None
+    assert operators.registry._cli_handle is not None
 
 
 def probe(path: Path):

@@ -16,7 +16,7 @@ Exactly one of ``result``, ``error`` or ``cancelled`` ends a job, then the proce
 ``NA_SYS_PATH`` (a JSON list) gives the worker the parent's module search path, so it
 imports numpy and the extension's wheels exactly as Blender does. ``NA_LOG_FILE`` names
 the job's log file: the worker's ``logging`` records go there (see ``background``).
-``NA_WORKER_SETUP`` names a module of the extension (``gpu_render``) whose ``install()``
+``NA_WORKER_SETUP`` names a module of the extension (``operators.gpu_render``) whose ``install()``
 runs before the job: a bake that may draw on the GPU runs in Blender itself in background
 mode (``blender -b --factory-startup --python worker.py``, or this Python where bpy is a
 module), the worker's main thread makes and owns the GPU context and draws every frame,

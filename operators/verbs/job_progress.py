@@ -68,7 +68,7 @@ class WorkerModal:
 
         launcher, environment = None, None
         if kind == "bake" and request.get("backend") in ("auto", "gpu"):
-            from ... import gpu_render
+            from .. import gpu_render
 
             launcher, environment = gpu_render.worker_launch(request["backend"])
         self._job = BackgroundJob(kind, request, on_failure=on_failure, log_dir=user_folder("logs"),

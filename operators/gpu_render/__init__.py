@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import threading
 
-from ..core.render import backend
+from ...core.render import backend
 
 PROBE_ENV = "NA_GPU_PROBE"
 """A probe result handed to a worker process (``probe_environment``), so it probes no more."""
@@ -104,7 +104,7 @@ def worker_launch(backend: str = "auto") -> tuple[list[str] | None, dict[str, st
         return None, {}
     launcher = ([bpy.app.binary_path, "-b", "--factory-startup", "--python"] if bpy.app.binary_path
                 else [sys.executable])
-    return launcher, {"NA_WORKER_SETUP": __name__.rpartition(".")[2], **probe_environment()}
+    return launcher, {"NA_WORKER_SETUP": ".".join(__name__.split(".")[-2:]), **probe_environment()}
 
 
 def device_label(preference: str) -> str:

@@ -18,8 +18,8 @@ import math
 
 import numpy as np
 
-from ..core.progress import Cancelled
-from ..core.render import cppn, glsl
+from ...core.progress import Cancelled
+from ...core.render import cppn, glsl
 from . import context
 
 TILE_FLOPS = 2e10
