@@ -13,14 +13,14 @@ import bpy
 
 from . import live_preview  # (the live preview's frame handler and draw callback)
 from .verbs import (add_visualizer, audio_features, job_progress, resync, style_files, train_style,
-                    use_frames)
+                    style_sheet, use_frames, view_transform)
 from . import cli
 from .settings import preferences, properties
 from .blender import style_previews
 
 # Every module with operator classes, each listing them in its CLASSES.
 OPERATOR_MODULES = (add_visualizer, resync, use_frames, style_files, train_style, preferences, audio_features,
-                    job_progress)
+                    job_progress, view_transform, style_sheet)
 
 _cli_handle = None
 
