@@ -55,12 +55,18 @@ def _icon(path: Path, version: int = 0) -> int:
     return _thumbnails[key].icon_id
 
 
-def thumbnail_icon(info: style_io.StyleInfo, on_song: bool = False) -> int:
-    """Icon id of a style's thumbnail for menus and the style browser (0: none); with
-    ``on_song``, its tile of the last contact sheet when there is one."""
+def thumbnail_path(info: style_io.StyleInfo, on_song: bool = False) -> Path | None:
+    """The picture of a style's thumbnail; with ``on_song``, its tile of the last contact
+    sheet when there is one."""
     if on_song and _song_folder is not None and (_song_folder / f"{info.name}.png").is_file():
-        return _icon(_song_folder / f"{info.name}.png", _song_version)
-    return _icon(info.thumbnail_path) if info.thumbnail_path is not None else 0
+        return _song_folder / f"{info.name}.png"
+    return info.thumbnail_path
+
+
+def thumbnail_icon(info: style_io.StyleInfo, on_song: bool = False) -> int:
+    """Icon id of a style's thumbnail for menus and the style browser (0: none)."""
+    path = thumbnail_path(info, on_song)
+    return _icon(path, _song_version if path != info.thumbnail_path else 0) if path is not None else 0
 
 
 def sheet_icon() -> int:
