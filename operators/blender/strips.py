@@ -10,7 +10,7 @@ from pathlib import Path
 
 import bpy
 
-from ...core.audio import analysis as audio
+from ...core import audio
 from ...core.render import mapping
 from ...core.render.frame_folder import reuse_problem
 from ...core.errors import UserError
