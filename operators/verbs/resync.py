@@ -15,7 +15,6 @@ from pathlib import Path
 import bpy
 
 from ...core.errors import UserError
-from ...core.jobs.worker import decode_bake_result, encode_bake_request
 from ...core.render.bake import frame_filename
 from ...core.render.folder_lock import remove_temporaries
 from ...core.render.frame_folder import reuse_problem
@@ -167,7 +166,7 @@ class NEURAL_AESTHETICS_OT_resync(jobs_ui.ExplainsPoll, jobs_ui.WorkerModal, bpy
             return self._place(context, visualizer, sound, work)
         self._names = visualizer.name, sound.name
         return self.start_worker(
-            context, "bake", encode_bake_request(work),
+            context, "bake", work.to_json(),
             on_failure=lambda pid: remove_temporaries(work.out_dir, pid),
             message=f"Re-baking '{visualizer.name}'",
         )
@@ -181,7 +180,7 @@ class NEURAL_AESTHETICS_OT_resync(jobs_ui.ExplainsPoll, jobs_ui.WorkerModal, bpy
             jobs_ui.fail(context, message)
             self.report({"ERROR"}, message)
             return {"CANCELLED"}
-        return self._place(context, visualizer, sound, decode_bake_result(state.result))
+        return self._place(context, visualizer, sound, VisualizerBake.from_json(state.result))
 
 
 CLASSES = (NEURAL_AESTHETICS_OT_resync,)
