@@ -88,6 +88,7 @@ def recorded_request(scene, visualizer, sound) -> BakeRequest:
         image_format=key.get("image_format", "png8"),
         backend=tag.get("backend", "auto"),
         sources=recorded_stems(scene, visualizer, sound),
+        owner=strips.folder_owner(sound),
     )
 
 
