@@ -34,7 +34,7 @@ from ..core.errors import UserError
 from ..core.render.limits import MAX_SEED
 from ..core.render.visualizer import MAX_SIDE_PX, bake_visualizer
 from .settings import preferences
-from .blender import strips, style_previews as styles, style_timeline
+from .blender import colour, strips, style_previews as styles, style_timeline
 from .blender.paths import user_folder
 
 COMMAND = "neural_aesthetics"
@@ -204,6 +204,9 @@ def _bake_options(parser) -> None:
     parser.add_argument("--transition", metavar="KIND[:LEN]",
                         help="how each style comes in: cut, crossfade:2b (2 beats) or morph:1.5s (default: cut, "
                         "or each entry's own in the scene's timeline)")
+    parser.add_argument("--draft", action="store_true",
+                        help="bake at half the width and height, marked as a draft (a bake without --draft "
+                        "replaces it)")
     parser.add_argument("--backend", choices=list(BACKENDS),
                         help="what computes the frames (auto: gpu, else torch, else numpy); pin one for "
                         "byte-identical chunks across farm machines (default: the scene's setting)")
@@ -273,36 +276,56 @@ def _progress(done: int, total: int, message: str) -> None:
         print(f"{COMMAND}: frame {done}/{total}", flush=True)
 
 
-def _request(args, scene):
-    settings = scene.neural_aesthetics
+class _Overridden:
+    """The scene's visualizer settings as the command line changes them, read-only: the
+    scene's own settings are never written, so a saved .blend keeps the user's."""
+
+    def __init__(self, settings, overrides: dict):
+        self._settings, self._overrides = settings, overrides
+
+    def __getattr__(self, name):
+        if name in self._overrides:
+            return self._overrides[name]
+        return getattr(self._settings, name)
+
+    def is_property_set(self, name: str) -> bool:
+        return name in self._overrides or self._settings.is_property_set(name)
+
+
+def _settings(args, scene) -> _Overridden:
+    """The scene's settings with the command line's options over them."""
+    overrides = {"draft": bool(getattr(args, "draft", False))}
     if args.size:
-        settings.use_scene_resolution = False
-        settings.resolution_x, settings.resolution_y = args.size
+        overrides["use_scene_resolution"] = False
+        overrides["resolution_x"], overrides["resolution_y"] = args.size
     if args.seed is not None:
-        settings.seed = args.seed
+        overrides["seed"] = args.seed
     if args.preset:
-        settings.preset = args.preset  # (loads the preset's strengths)
+        overrides["preset"] = args.preset  # (and its strengths, as choosing it in the panel does)
+        overrides.update({f"strength_{effect}": value for effect, value in mapping.PRESETS[args.preset].items()})
     if args.strength:
-        settings.use_custom_strengths = True
-        for effect, value in args.strength:
-            setattr(settings, f"strength_{effect}", value)
+        overrides["use_custom_strengths"] = True
+        overrides.update({f"strength_{effect}": value for effect, value in args.strength})
     if args.smoothing:
-        settings.use_custom_smoothing = True
-        for effect, value in args.smoothing:
-            setattr(settings, f"smoothing_{effect}", value)
-    for effect, strip_name in args.source or ():
-        setattr(settings, f"source_{effect}", strip_name)
+        overrides["use_custom_smoothing"] = True
+        overrides.update({f"smoothing_{effect}": value for effect, value in args.smoothing})
+    overrides.update({f"source_{effect}": strip_name for effect, strip_name in args.source or ()})
     if args.format:
-        settings.image_format = args.format
+        overrides["image_format"] = args.format
     if args.backend:
-        settings.backend = args.backend
+        overrides["backend"] = args.backend
+    return _Overridden(scene.neural_aesthetics, overrides)
+
+
+def _request(args, scene):
+    settings = _settings(args, scene)
     sound_strip = strips.find_sound_strip(scene, args.strip)
     request = strips.bake_request(scene, sound_strip, settings, style=args.style, output_dir=args.output)
     if args.style_map or args.transition:
         request = dataclasses.replace(request, style_map=_style_map(args, settings))
     if args.beats_per_bar is not None:  # (into the request only: never saved into the .blend)
         request = dataclasses.replace(request, beats_per_bar=args.beats_per_bar)
-    return sound_strip, request
+    return sound_strip, request, settings
 
 
 def _style_map(args, settings) -> dict:
@@ -318,6 +341,10 @@ def _style_map(args, settings) -> dict:
             raise UserError("--transition needs a style map: give --style-map, or turn on the scene's Style Timeline")
         style_map = style_timeline.with_transition(style_map, args.transition)
     return style_timeline.request_style_map(style_map)
+
+
+def _warn(text: str) -> None:
+    print(f"{COMMAND}: warning: {text}", file=sys.stderr, flush=True)
 
 
 CSV_HEADER_START = "frame,"
@@ -386,7 +413,7 @@ def _print_device(backend: str) -> None:
 
 
 def _bake(args) -> int:
-    _sound_strip, request = _request(args, _scene(args))
+    _sound_strip, request, _settings = _request(args, _scene(args))
     _print_device(request.backend)
     if args.frames:
         # Frames are named and drawn by their place in the song: a chunk is the same
@@ -398,19 +425,39 @@ def _bake(args) -> int:
     return EXIT_OK
 
 
-def _add_strip(args) -> int:
+def _save_target(args) -> str | None:
+    """Where --save/--save-as will write the .blend, checked before any frame is baked."""
     if args.save and not bpy.data.filepath:
         raise UserError("--save needs a saved .blend: open one (blender -b file.blend ...) or use --save-as")
+    if not (args.save or args.save_as):
+        return None
+    target = bpy.path.abspath(args.save_as) if args.save_as else bpy.data.filepath
+    folder = Path(target).parent
+    if not folder.is_dir():
+        raise UserError(f"The folder of --save-as does not exist: {folder} (create it first)")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"The folder of --save-as is not writable: {folder}")
+    return target
+
+
+def _add_strip(args) -> int:
+    target = _save_target(args)
     scene = _scene(args)
-    sound_strip, request = _request(args, scene)
+    sound_strip, request, settings = _request(args, scene)
     _print_device(request.backend)
     result = bake_visualizer(request, _progress)
-    image_strip = strips.add_image_strip(scene, sound_strip, result)
-    print(f"{COMMAND}: added '{image_strip.name}' (channel {image_strip.channel}, frames "
-          f"{result.frame_first}-{result.frame_first + len(result.paths) - 1}) from {request.out_dir}")
-    if args.save or args.save_as:
-        target = bpy.path.abspath(args.save_as) if args.save_as else bpy.data.filepath
-        bpy.ops.wm.save_as_mainfile(filepath=target)
+    image_strip, updated = strips.place_visualizer(
+        scene, sound_strip, result, strips.bake_recipe(settings, draft=settings.draft))
+    print(f"{COMMAND}: {'updated' if updated else 'added'} '{image_strip.name}' (channel {image_strip.channel}, "
+          f"frames {result.frame_first}-{result.frame_first + len(result.paths) - 1}) from {request.out_dir}")
+    for warning in (colour.view_warning(scene, request.image_format), strips.past_end_warning(scene, sound_strip)):
+        if warning:
+            _warn(warning)
+    if target:
+        try:
+            bpy.ops.wm.save_as_mainfile(filepath=target)
+        except RuntimeError as error:  # Blender's own message, e.g. a permission problem
+            raise UserError(f"Could not save {target}: {str(error).strip().splitlines()[-1]}") from None
         print(f"{COMMAND}: saved {target}")
     else:
         print(f"{COMMAND}: the .blend was not saved (pass --save or --save-as to keep the strip)")
@@ -504,3 +551,17 @@ def main(argv: list[str]) -> int:
     except OSError as error:  # e.g. a full disk or a read-only folder
         print(f"{COMMAND}: error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
         return EXIT_USER_ERROR
+    except Exception as error:  # a bug: one line here, its traceback in a log file
+        log = _traceback_log()
+        print(f"{COMMAND}: error: {type(error).__name__}: {error} (traceback in {log})", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def _traceback_log() -> Path:
+    """Write the exception being handled to a log file in the extension's user folder; its path."""
+    import time
+    import traceback
+
+    log = user_folder("logs") / f"cli-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    log.write_text(traceback.format_exc(), encoding="utf-8")
+    return log

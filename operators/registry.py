@@ -5,8 +5,8 @@ from __future__ import annotations
 import bpy
 
 from . import live_preview  # (the live preview's frame handler and draw callback)
-from .verbs import (add_visualizer, audio_features, job_progress, resync, style_files, style_timeline,
-                    train_style, use_frames)
+from .verbs import (add_visualizer, audio_features, job_progress, resync, style_files, style_sheet,
+                    style_timeline, train_style, use_frames, view_transform)
 from . import cli
 from .settings import preferences, properties
 from .blender import style_previews
@@ -14,7 +14,7 @@ from . import gpu_render
 
 # Every module with operator classes, each listing them in its CLASSES.
 OPERATOR_MODULES = (add_visualizer, resync, use_frames, style_files, train_style, preferences, audio_features,
-                    job_progress, style_timeline)
+                    job_progress, style_timeline, view_transform, style_sheet)
 
 _cli_handle = None
 

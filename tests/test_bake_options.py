@@ -419,7 +419,7 @@ class RecordingLayout:
         return lambda *args, **kwargs: None
 
 
-@pytest.mark.parametrize("sub_panel", ["audio", "bake"])
+@pytest.mark.parametrize("sub_panel", ["audio", "bake_details"])
 def test_audio_and_bake_panels_draw_settings_and_operators_that_exist(sound_scene, sub_panel):
     scene, sound = sound_scene
     sound.mute = True
@@ -442,5 +442,6 @@ def test_audio_and_bake_panels_draw_settings_and_operators_that_exist(sound_scen
         assert f"Source: {sound.name}" in labels and "muted" in labels
         assert ("operator", None, "neural_aesthetics.bake_audio_features") in drawn
     else:
-        assert {"use_custom_range", "image_format", "backend", "output_dir", "resolution_x"} <= props
+        assert {"use_custom_range", "image_format", "backend", "output_dir", "seed", "use_scene_resolution"} <= props
+        assert "Baked at 320 x 180 px" in labels  # the scene's size: what will be baked
         assert f"Whole strip: frames {sound.frame_final_start}-{sound.frame_final_end - 1}" in labels

@@ -12,6 +12,8 @@
 - ``limits``: seed range and frame memory, checked before any work.
 - ``visualizer``: one whole bake of a song (``BakeRequest`` -> ``VisualizerBake``).
 - ``preview``: one small frame for a moment, for Blender's live view.
+- ``contact_sheet``: every style on one moment of a song, as small tiles and one sheet.
+- ``estimate``: the time a bake will take on this machine, measured on a few tiles.
 
 May import ``core.audio``; never ``core.train`` or ``core.jobs``.
 """

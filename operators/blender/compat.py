@@ -101,6 +101,13 @@ def compositor_tree(scene):
     return tree, output.inputs["Image"]
 
 
+def existing_compositor_tree(scene):
+    """The scene's compositor node tree, or None when it has none (nothing is created)."""
+    if hasattr(scene, "compositing_node_group"):
+        return scene.compositing_node_group
+    return scene.node_tree if scene.use_nodes else None
+
+
 def new_compositor_mix(tree, blend_type: str, factor: float):
     """A colour-mix node in the compositor: returns (node, factor, background, foreground, result)
     sockets. 4.2 has MixRGB; 5.0 uses the shared Mix node in RGBA mode."""

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 from pathlib import Path
 
 import bpy
 
+from ...core import audio
 from ...core.render import mapping
 from ...core.render.frame_folder import reuse_problem
 from ...core.errors import UserError
 from ...core.audio.timing import Timing
 from ...core.render.visualizer import BakeRequest, StemSource, VisualizerBake
-from . import compat, style_previews as styles, style_timeline
+from . import compat, frame_users, style_previews as styles, style_timeline
 from ..settings import preferences
 
 MAX_CHANNEL = 128
@@ -31,18 +34,47 @@ def sound_strip_problem(strip, called: str = "active strip") -> str | None:
     if strip is None:
         return "No active strip: click a sound strip in the Sequencer first"
     if strip.type != "SOUND":
-        return f"The {called} '{strip.name}' is a {strip.type.lower()} strip: select a sound strip"
+        return f"The {called} '{strip.name}' is {_a(strip.type.lower())} strip: select a sound strip"
     if strip.sound is None:
         return f"The sound strip '{strip.name}' has no sound: set its sound file"
     return None
 
 
-def active_sound_strip_problem(context) -> str | None:
-    """``sound_strip_problem`` for the scene's active strip (also for panels and poll)."""
-    editor = context.scene.sequence_editor
+def bake_source(scene) -> tuple:
+    """The sound strip Add Visualizer Strip bakes, and why none can be (a sentence with the
+    fix, or None). One rule for the button, its greyed reason and the panels:
+
+    the active strip if it is a sound strip; the sound strip of the active visualizer
+    strip; with nothing active, the scene's only sound strip. Any other active strip is
+    refused (the user clicked something else).
+    """
+    editor = scene.sequence_editor
     if editor is None:
-        return "This scene has no Sequencer strips: add a sound strip first"
-    return sound_strip_problem(editor.active_strip)
+        return None, "This scene has no Sequencer strips: add a sound strip first"
+    active = editor.active_strip
+    if active is not None and active.type == "IMAGE" and STRIP_TAG in active:
+        sound = sound_strip_of(scene, active)
+        if sound is None:
+            return None, f"The sound strip of '{active.name}' is gone: click a sound strip"
+        active = sound
+    if active is None:
+        sounds = [strip for strip in compat.all_strips(scene) if strip.type == "SOUND"]
+        if len(sounds) != 1:
+            return None, ("No sound strip yet: Add › Sound in the Sequencer first" if not sounds
+                          else f"{len(sounds)} sound strips: click the one to visualize")
+        active = sounds[0]
+    problem = sound_strip_problem(active)
+    return (None, problem) if problem else (active, None)
+
+
+def _a(word: str) -> str:
+    """``word`` with its indefinite article: "a color", "an image"."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
+def active_sound_strip_problem(context) -> str | None:
+    """Why Add Visualizer Strip has no sound strip to bake (``bake_source``), or None."""
+    return bake_source(context.scene)[1]
 
 
 def source_sound_strip(scene):
@@ -98,6 +130,25 @@ def strip_timing(scene, strip) -> Timing:
         frame_first=strip.frame_final_start,
         frame_end=strip.frame_final_end,
     )
+
+
+def frames_past_file_end(scene, strip) -> int:
+    """How many frames the strip plays after its sound file has ended (stretched past its
+    end): they are silence, so the visuals only drift there."""
+    timing = strip_timing(scene, strip)
+    if timing.n_frames == 0:
+        return 0
+    content_frames = math.ceil(audio.duration_s(sound_file(strip)) * timing.fps)
+    return max(0, min(timing.n_frames, timing.content_index(timing.frame_end - 1) - content_frames + 1))
+
+
+def past_end_warning(scene, strip) -> str | None:
+    """A sentence for the report when the strip plays past its file's end, else None."""
+    silent = frames_past_file_end(scene, strip)
+    if not silent:
+        return None
+    return (f"'{strip.name}' plays {silent} frames past the end of its sound file: they are silent, so the "
+            "visuals only drift there (trim the strip to the sound's end)")
 
 
 def sound_file(strip) -> Path:
@@ -181,12 +232,21 @@ def folder_owner(strip) -> dict:
     return {"blend": str(Path(bpy.data.filepath).resolve()) if bpy.data.filepath else "", "strip": strip_id(strip)}
 
 
+DRAFT_SCALE = 0.5
+"""A draft bake's frame size, as a fraction of the final size."""
+
+
 def bake_size(scene, settings) -> tuple[int, int]:
-    """Frame size in pixels: the scene's output size, or the one set in the panel."""
+    """Frame size in pixels: the scene's output size, or the one set in the panel; half
+    of it for a draft."""
     if settings.use_scene_resolution:
         scale = scene.render.resolution_percentage / 100.0
-        return (max(1, round(scene.render.resolution_x * scale)), max(1, round(scene.render.resolution_y * scale)))
-    return settings.resolution_x, settings.resolution_y
+        width, height = scene.render.resolution_x * scale, scene.render.resolution_y * scale
+    else:
+        width, height = settings.resolution_x, settings.resolution_y
+    if settings.draft:
+        width, height = width * DRAFT_SCALE, height * DRAFT_SCALE
+    return max(1, round(width)), max(1, round(height))
 
 
 def mapping_overrides(settings) -> tuple[dict, dict]:
@@ -215,9 +275,14 @@ def effect_sources(scene, settings, song_strip) -> dict[str, StemSource]:
 
     A stem may be muted (it is analysed, not heard); it is heard where it sits in the timeline.
     """
+    names = {effect: getattr(settings, f"source_{effect}").strip() for effect in mapping.EFFECTS}
+    return stem_sources(scene, names, song_strip)
+
+
+def stem_sources(scene, names: dict[str, str], song_strip) -> dict[str, StemSource]:
+    """The ``StemSource`` of each effect's stem strip, by name (empty or the song: none)."""
     sources = {}
-    for effect in mapping.EFFECTS:
-        name = getattr(settings, f"source_{effect}").strip()
+    for effect, name in names.items():
         if not name or name == song_strip.name:
             continue
         stem = next((strip for strip in compat.all_strips(scene) if strip.name == name), None)
@@ -271,37 +336,82 @@ def free_channel_above(scene, strip, frame_first: int, frame_end: int) -> int:
     raise UserError(f"No free channel above '{strip.name}': move some strips out of the way")
 
 
-def add_image_strip(scene, sound_strip, result: VisualizerBake):
-    """Show the baked frames as an image strip above the sound strip, aligned frame for frame."""
-    frame_end = result.frame_first + len(result.paths)
-    channel = free_channel_above(scene, sound_strip, result.frame_first, frame_end)
+def _frame_paths(result: VisualizerBake) -> list[str]:
     paths = [str(path) for path in result.paths]
-    if bpy.data.filepath:
-        paths = [bpy.path.relpath(path) for path in paths]
-    strip = compat.new_image_strip(
-        scene, f"{sound_strip.name} Visualizer", paths, channel=channel, frame_start=result.frame_first
-    )
-    compat.set_colorspace(strip.colorspace_settings, linear=is_linear_frame(paths[0]))
+    return [bpy.path.relpath(path) for path in paths] if bpy.data.filepath else paths
+
+
+def _refill(strip, paths: list[str], frame_first: int) -> None:
+    """Make an existing image strip show ``paths`` from ``frame_first``, in place: its blend,
+    opacity, transform, modifiers, colour tag and channel stay the user's."""
+    strip.directory = os.path.join(os.path.dirname(paths[0]), "")
+    strip.frame_offset_start = strip.frame_offset_end = 0
+    elements = strip.elements
+    while len(elements) > len(paths):
+        elements.pop(len(elements) - 1)
+    for element, path in zip(elements, paths):
+        element.filename = bpy.path.basename(path)
+    for path in paths[len(elements):]:
+        elements.append(bpy.path.basename(path))
+    strip.frame_start = frame_first
+
+
+def bake_recipe(settings, draft: bool = False) -> dict:
+    """What a visualizer's tag records beside the bake's key to bake it again: the stem
+    strips its effects listen to (by name), the backend, and whether it is a draft."""
+    return {"stems": {effect: getattr(settings, f"source_{effect}").strip() for effect in mapping.EFFECTS},
+            "backend": settings.backend, "draft": bool(draft)}
+
+
+def place_visualizer(scene, sound_strip, result: VisualizerBake, recipe: dict | None = None, into=None) -> tuple:
+    """Show baked frames above ``sound_strip``, aligned frame for frame: its visualizer strip
+    (``into``, else the one baked from ``sound_strip``) is updated in place when it has one,
+    and every image node playing it follows; else an image strip is added. Returns
+    ``(strip, updated)``.
+
+    ``recipe``: ``bake_recipe`` of the settings the bake used (default: the scene's).
+    """
+    recipe = recipe if recipe is not None else bake_recipe(scene.neural_aesthetics)
+    paths = _frame_paths(result)
+    strip = into if into is not None else visualizer_of(scene, sound_strip)
+    updated = strip is not None
+    if updated:
+        old_folder = frame_users.frames_folder(strip)
+        _refill(strip, paths, result.frame_first)
+    else:
+        frame_end = result.frame_first + len(paths)
+        channel = free_channel_above(scene, sound_strip, result.frame_first, frame_end)
+        strip = compat.new_image_strip(
+            scene, f"{sound_strip.name} Visualizer", paths, channel=channel, frame_start=result.frame_first)
+    compat.set_colorspace(strip.colorspace_settings, linear=frame_users.is_linear_frame(paths[0]))
+    key = result.record.get("key", {})
     sound_strip[STRIP_ID] = strip_id(sound_strip)
     strip[STRIP_TAG] = {
         "sound_strip": sound_strip.name,
         "style": result.record.get("style", ""),
         "frames_dir": str(result.paths[0].parent),
-        "key": json.dumps(result.record.get("key", {}), sort_keys=True),
+        "key": json.dumps(key, sort_keys=True),
         # Where the frames sit relative to the sound strip: a custom range covers part of it.
         "start_offset": result.frame_first - sound_strip.frame_final_start,
         "whole": result.frame_first == sound_strip.frame_final_start
         and len(result.paths) == sound_strip.frame_final_duration,
+        # Where the sound's content started: a trim keeps it, a move changes it.
+        "content_start": round(sound_strip.frame_start),
         # The strips of the stems the effects listened to, to notice when one moves.
-        "stems": json.dumps({effect: getattr(scene.neural_aesthetics, f"source_{effect}").strip()
-                             for effect in result.record.get("key", {}).get("sources", {})}),
+        "stems": json.dumps({effect: name for effect, name in recipe.get("stems", {}).items()
+                             if effect in key.get("sources", {})}),
+        "backend": recipe.get("backend", "auto"),
+        "draft": bool(recipe.get("draft", False)),
     }
-    return strip
+    if updated:
+        frame_users.follow_strip(scene, strip, old_folder)
+    return strip, updated
 
 
-def is_linear_frame(path) -> bool:
-    """True for frames holding scene-linear values (EXR); PNG and JPEG frames are sRGB."""
-    return str(path).lower().endswith(".exr")
+def visualizer_of(scene, sound_strip):
+    """The visualizer strip baked from ``sound_strip`` (the first in the timeline), or None."""
+    return next((strip for strip in visualizer_strips(scene)
+                 if strip[STRIP_TAG].get("sound_strip") == sound_strip.name), None)
 
 
 def visualizer_strips(scene) -> list:
@@ -329,18 +439,6 @@ def visualizer_strip_problem(scene) -> str | None:
     return "Several visualizer strips: click the one to use in the Sequencer"
 
 
-class NeedsVisualizerStrip:
-    """Operator mixin: enabled only when a visualizer strip can be chosen (poll says why not)."""
-
-    @classmethod
-    def poll(cls, context):
-        problem = visualizer_strip_problem(context.scene)
-        if problem:
-            cls.poll_message_set(problem)
-            return False
-        return True
-
-
 def sound_strip_of(scene, visualizer):
     """The sound strip a visualizer strip was baked from, or None if it is gone."""
     name = visualizer[STRIP_TAG].get("sound_strip", "")
@@ -359,7 +457,12 @@ def out_of_sync(scene, visualizer) -> str | None:
         if fps_change:
             return fps_change[0].upper() + fps_change[1:]
     expected_start = sound.frame_final_start + tag.get("start_offset", 0)
+    moved = round(sound.frame_start - tag.get("content_start", sound.frame_start))
+    if moved:
+        return f"The sound strip moved by {moved:+d} frames"
     if visualizer.frame_final_start != expected_start:
+        if "content_start" in tag:
+            return "The sound strip was trimmed or extended"
         return f"The sound strip moved by {expected_start - visualizer.frame_final_start:+d} frames"
     if tag.get("whole", True) and visualizer.frame_final_duration != sound.frame_final_duration:
         return "The sound strip was trimmed or extended"

@@ -10,8 +10,8 @@ from .. import live_preview as preview
 from . import style_map
 
 
-def _style_items(_self, _context):
-    return styles.enum_items()
+def _style_items(self, _context):
+    return styles.enum_items(on_song=self.thumbnails == "SONG")
 
 
 PRESET_DESCRIPTIONS = {
@@ -120,6 +120,13 @@ class NeuralAestheticsSettings(bpy.types.PropertyGroup):
         description="The look of the visualizer: a trained or procedural CPPN style",
         items=_style_items,
     )
+    thumbnails: bpy.props.EnumProperty(
+        name="Thumbnails",
+        description="What the style thumbnails show",
+        items=(("BUNDLED", "Bundled", "Each style's own picture"),
+               ("SONG", "On Your Song", "Each style at one moment of your song (Preview All Styles)")),
+        default="BUNDLED",
+    )
     output_dir: bpy.props.StringProperty(
         name="Output Folder",
         description="Folder for baked frames; each sound strip gets a subfolder named after it. "
@@ -134,13 +141,23 @@ class NeuralAestheticsSettings(bpy.types.PropertyGroup):
         default=True,
     )
     resolution_x: bpy.props.IntProperty(
-        name="Width", description="Frame width in pixels", default=1280, min=16, max=16384, subtype="PIXEL"
+        name="Width", description="Frame width in pixels (Scene Resolution off)", default=1280, min=16,
+        max=16384, subtype="PIXEL"
     )
     resolution_y: bpy.props.IntProperty(
-        name="Height", description="Frame height in pixels", default=720, min=16, max=16384, subtype="PIXEL"
+        name="Height", description="Frame height in pixels (Scene Resolution off)", default=720, min=16,
+        max=16384, subtype="PIXEL"
+    )
+    draft: bpy.props.BoolProperty(
+        name="Draft",
+        description="Bake at half the width and height (a quarter of the time) to try a style or mapping; "
+        "the strip is marked as a draft, and a bake with Draft off replaces its frames",
+        default=False,
     )
     seed: bpy.props.IntProperty(
-        name="Seed", description="Seed of the path the visuals travel; same seed, same frames", default=0, min=0
+        name="Motion Seed",
+        description="Picks the path the visuals travel through the style; same seed, same frames", default=0,
+        min=0,
     )
     strength: bpy.props.FloatProperty(
         name="Strength", description="How strongly the music moves the image", default=1.0, min=0.0, max=4.0
@@ -250,8 +267,8 @@ class NeuralAestheticsTraining(bpy.types.PropertyGroup):
         default=600, min=1, max=100000, soft_max=3000,
     )
     seed: bpy.props.IntProperty(
-        name="Seed", description="Seed of the starting network and every random draw of the training",
-        default=0, min=0,
+        name="Training Seed",
+        description="Seed of the starting network and every random draw of the training", default=0, min=0,
     )
 
 

@@ -1,5 +1,8 @@
 """Add Visualizer Strip: bake frames for the active sound strip and add them above it.
 
+A sound strip that already has a visualizer strip gets that one updated in place (its
+blend, opacity, transform and the nodes playing it stay), never a duplicate.
+
 Run from the UI (invoke) the bake runs in a worker process while a modal timer shows its
 progress; Esc cancels. Run from a script or ``blender -b`` (execute) it blocks. Either way
 only the main thread touches Blender data.
@@ -16,7 +19,7 @@ from ..blender import compat, strips
 from . import job_progress as jobs_ui
 
 
-class NEURAL_AESTHETICS_OT_add_visualizer_strip(jobs_ui.WorkerModal, bpy.types.Operator):
+class NEURAL_AESTHETICS_OT_add_visualizer_strip(jobs_ui.ExplainsPoll, jobs_ui.WorkerModal, bpy.types.Operator):
     """Bake audio-reactive frames for the active sound strip and add them as an image strip above it"""
 
     bl_idname = "neural_aesthetics.add_visualizer_strip"
@@ -26,17 +29,13 @@ class NEURAL_AESTHETICS_OT_add_visualizer_strip(jobs_ui.WorkerModal, bpy.types.O
     cancelled_message = "Bake cancelled: the frames finished so far are kept and reused next time"
 
     @classmethod
-    def poll(cls, context):
-        if jobs_ui.refuse_while_running(cls, context):
-            return False
-        problem = strips.active_sound_strip_problem(context)
-        if problem:
-            cls.poll_message_set(problem)
-            return False
-        return True
+    def problem(cls, context):
+        return jobs_ui.running_problem(context) or strips.active_sound_strip_problem(context)
 
     def _request(self, context):
-        strip = context.scene.sequence_editor.active_strip
+        strip, problem = strips.bake_source(context.scene)
+        if problem:
+            raise UserError(problem)
         return strip, strips.bake_request(context.scene, strip, context.scene.neural_aesthetics)
 
     def execute(self, context):
@@ -49,18 +48,25 @@ class NEURAL_AESTHETICS_OT_add_visualizer_strip(jobs_ui.WorkerModal, bpy.types.O
         return self._finish(context, sound_strip, result)
 
     def _finish(self, context, sound_strip, result):
+        settings = context.scene.neural_aesthetics
         try:
-            image_strip = strips.add_image_strip(context.scene, sound_strip, result)
+            image_strip, updated = strips.place_visualizer(
+                context.scene, sound_strip, result, strips.bake_recipe(settings, draft=settings.draft))
+            past_end = strips.past_end_warning(context.scene, sound_strip)
         except UserError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
         replaced = result.record.get("replaced")
+        done = "Updated" if updated else "Added"
+        draft = " (draft: bake again with Draft off for the final frames)" if settings.draft else ""
         self.report(
             {"INFO"},
-            f"Added '{image_strip.name}' in channel {image_strip.channel}: "
-            f"{result.written} frames baked, {result.skipped} reused"
+            f"{done} '{image_strip.name}' in channel {image_strip.channel}: "
+            f"{result.written} frames baked, {result.skipped} reused{draft}"
             + (f" (the earlier frames were replaced: {replaced})" if replaced else ""),
         )
+        if past_end:
+            self.report({"WARNING"}, past_end)
         return {"FINISHED"}
 
     def invoke(self, context, _event):

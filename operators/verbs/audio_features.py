@@ -26,6 +26,7 @@ from ...core import audio
 from ...core.errors import UserError
 from ..blender import compat, strips
 from ..settings import preferences
+from .job_progress import ExplainsPoll
 
 DEFAULT_FEATURES = "loudness,onset,beat,downbeat,beat_phase,bass,treble,percussive,harmonic,section"
 
@@ -97,7 +98,7 @@ def event_frames(track: audio.FeatureTrack, channel: str) -> list[int]:
     return [int(frame) for frame in track.timing.frames()[track[channel] >= 0.5]]
 
 
-class NEURAL_AESTHETICS_OT_bake_audio_features(bpy.types.Operator):
+class NEURAL_AESTHETICS_OT_bake_audio_features(ExplainsPoll, bpy.types.Operator):
     """Write a sound strip's audio features as F-curves on scene properties (to drive anything), and beats as markers"""
 
     bl_idname = "neural_aesthetics.bake_audio_features"
@@ -118,14 +119,15 @@ class NEURAL_AESTHETICS_OT_bake_audio_features(bpy.types.Operator):
         name="Marker Prefix", description="Markers made here are named with this first, then replaced on re-bake",
         default="NA")
 
+    @classmethod
+    def problem(cls, context):
+        return strips.active_sound_strip_problem(context)
+
     def _strip(self, context):
         scene = context.scene
         if self.strip_name:
             return strips.find_sound_strip(scene, self.strip_name)
-        editor = scene.sequence_editor
-        strip = editor.active_strip if editor is not None else None
-        problem = strips.sound_strip_problem(strip) if editor is not None else \
-            "This scene has no Sequencer strips: add a sound strip first"
+        strip, problem = strips.bake_source(scene)
         if problem:
             raise UserError(problem)
         return strip

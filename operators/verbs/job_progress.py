@@ -33,12 +33,37 @@ def show(context, state: JobState, elapsed_s: float = 0.0) -> None:
             area.tag_redraw()
 
 
+RUNNING_PROBLEM = "Another job is running: wait for it or press Esc to cancel it"
+
+
+def running_problem(context) -> str | None:
+    """Why a button that starts work is greyed while a job runs; None when none runs."""
+    return RUNNING_PROBLEM if context.window_manager.neural_aesthetics_job.status == "RUNNING" else None
+
+
 def refuse_while_running(operator_class, context) -> bool:
     """For an operator's ``poll``: True (with the reason as its poll message) while a job runs."""
-    if context.window_manager.neural_aesthetics_job.status != "RUNNING":
+    if running_problem(context) is None:
         return False
-    operator_class.poll_message_set("Another job is running: wait for it or press Esc to cancel it")
+    operator_class.poll_message_set(RUNNING_PROBLEM)
     return True
+
+
+class ExplainsPoll:
+    """Operator mixin: ``problem(context)`` says why the button is greyed (a sentence with
+    the fix) or None. ``poll`` shows it as the tooltip; the panels draw it as a line."""
+
+    @classmethod
+    def problem(cls, context) -> str | None:
+        return None
+
+    @classmethod
+    def poll(cls, context):
+        problem = cls.problem(context)
+        if problem:
+            cls.poll_message_set(problem)
+            return False
+        return True
 
 
 def fail(context, message: str) -> None:

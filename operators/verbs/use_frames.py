@@ -7,32 +7,14 @@ its first frame.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import bpy
 
 from ...core.errors import UserError
 from ..blender import compat, strips
+from ..blender.frame_users import material_node, play_in_step, sequence_image, tag_node
+from .job_progress import ExplainsPoll
 
 MATERIAL_NAME = "Neural Aesthetics"
-
-
-def sequence_image(strip):
-    """An image datablock playing the strip's frames as a sequence (shared by all users)."""
-    directory = Path(bpy.path.abspath(strip.directory))
-    first = directory / strip.elements[0].filename
-    if not first.is_file():
-        raise UserError(f"The frames of '{strip.name}' are missing ({first}): bake the visualizer again")
-    filepath = bpy.path.relpath(str(first)) if bpy.data.filepath else str(first)
-    image = next((image for image in bpy.data.images
-                  if image.source == "SEQUENCE" and bpy.path.abspath(image.filepath) == str(first)), None)
-    if image is None:
-        image = bpy.data.images.load(str(first), check_existing=False)
-        image.filepath = filepath
-        image.source = "SEQUENCE"
-        image.name = strip.name
-    compat.set_colorspace(image.colorspace_settings, linear=strips.is_linear_frame(first))
-    return image
 
 
 def let_the_scene_render(scene, visualizer) -> str:
@@ -57,20 +39,7 @@ def let_the_scene_render(scene, visualizer) -> str:
     return f" ({' and '.join(changes)}, so Render shows the 3D scene)"
 
 
-def play_in_step(image_user_or_node, strip) -> None:
-    """Make an image user (or compositor Image node) show frame k of the strip at its frame k.
-
-    Blender shows file number ``frame - frame_start + 1 + frame_offset``; the strip's
-    first file is number ``first_number`` (its content index).
-    """
-    first_number = int(Path(strip.elements[0].filename).stem)
-    image_user_or_node.frame_duration = len(strip.elements)
-    image_user_or_node.frame_start = strip.frame_final_start
-    image_user_or_node.frame_offset = first_number - 1
-    image_user_or_node.use_auto_refresh = True
-
-
-class NEURAL_AESTHETICS_OT_apply_to_material(strips.NeedsVisualizerStrip, bpy.types.Operator):
+class NEURAL_AESTHETICS_OT_apply_to_material(ExplainsPoll, bpy.types.Operator):
     """Show the visualizer on the active object: an image-sequence texture wired to emission"""
 
     bl_idname = "neural_aesthetics.apply_to_material"
@@ -78,12 +47,11 @@ class NEURAL_AESTHETICS_OT_apply_to_material(strips.NeedsVisualizerStrip, bpy.ty
     bl_options = {"REGISTER", "UNDO"}
 
     @classmethod
-    def poll(cls, context):
+    def problem(cls, context):
         obj = context.active_object
         if obj is None or obj.type not in {"MESH", "CURVE", "SURFACE", "META", "FONT"}:
-            cls.poll_message_set("Select an object that can have a material (e.g. a mesh) first")
-            return False
-        return super().poll(context)
+            return "Select an object that can have a material (e.g. a mesh) first"
+        return strips.visualizer_strip_problem(context.scene)
 
     def execute(self, context):
         obj = context.active_object
@@ -106,25 +74,34 @@ class NEURAL_AESTHETICS_OT_apply_to_material(strips.NeedsVisualizerStrip, bpy.ty
             output = next((n for n in nodes if n.bl_idname == "ShaderNodeOutputMaterial"), None)
             output = output or nodes.new("ShaderNodeOutputMaterial")
             links.new(shader.outputs[0], output.inputs["Surface"])
-        texture = nodes.new("ShaderNodeTexImage")
+        texture = material_node(material, strip)
+        reused = texture is not None
+        if not reused:
+            texture = nodes.new("ShaderNodeTexImage")
+            texture.location = (shader.location.x - 400, shader.location.y)
         texture.label = f"Visualizer: {strip.name}"
         texture.image = image
-        texture.location = (shader.location.x - 400, shader.location.y)
+        tag_node(texture, strip)
         play_in_step(texture.image_user, strip)
         emission = shader.inputs["Emission Color"] if "Emission Color" in shader.inputs else shader.inputs["Emission"]
         links.new(texture.outputs["Color"], emission)
         shader.inputs["Emission Strength"].default_value = 1.0
         changed = let_the_scene_render(context.scene, strip)
-        self.report({"INFO"}, f"'{material.name}' on '{obj.name}' now glows with '{strip.name}'{changed}")
+        again = " (its texture node was reused)" if reused else ""
+        self.report({"INFO"}, f"'{material.name}' on '{obj.name}' now glows with '{strip.name}'{again}{changed}")
         return {"FINISHED"}
 
 
-class NEURAL_AESTHETICS_OT_add_to_compositor(strips.NeedsVisualizerStrip, bpy.types.Operator):
+class NEURAL_AESTHETICS_OT_add_to_compositor(ExplainsPoll, bpy.types.Operator):
     """Mix the visualizer over the render in the compositor (Screen blend)"""
 
     bl_idname = "neural_aesthetics.add_to_compositor"
     bl_label = "Add to Compositor"
     bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def problem(cls, context):
+        return strips.visualizer_strip_problem(context.scene)
 
     factor: bpy.props.FloatProperty(name="Factor", description="How much of the visualizer shows", default=1.0,
                                     min=0.0, max=1.0, subtype="FACTOR")
@@ -152,6 +129,7 @@ class NEURAL_AESTHETICS_OT_add_to_compositor(strips.NeedsVisualizerStrip, bpy.ty
         image_node = tree.nodes.new("CompositorNodeImage")
         image_node.image = image
         image_node.label = f"Visualizer: {strip.name}"
+        tag_node(image_node, strip)
         play_in_step(image_node, strip)
         _mix, _factor, background, foreground, result = compat.new_compositor_mix(tree, self.blend_type, self.factor)
         tree.links.new(render, background)
