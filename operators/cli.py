@@ -28,7 +28,7 @@ import bpy
 
 from ..core import audio
 from ..core.render import imageio, mapping, timeline
-from ..core.train import training as train
+from ..core.train import report, training as train
 from ..core.render.backend import BACKENDS
 from ..core.errors import UserError
 from ..core.render.limits import MAX_SEED
@@ -150,12 +150,17 @@ def _train_options(parser) -> None:
     what.add_argument("--recipes", metavar="FILE", help="the recipes file (default: the bundled styles/recipes.json)")
     what.add_argument("--prompt", action="append", help="what the style should look like, repeatable")
     what.add_argument("--negative", help="what the style should not look like")
-    what.add_argument("--palette", type=_palette, help="colours the frames should be made of, e.g. '#ff2a6d,#05d9e8'")
+    what.add_argument("--palette", type=_palette, help="colours the frames should be made of: hex codes and/or colour names (CSS, XKCD), "
+                      "e.g. 'teal, coral, midnight blue' or '#ff2a6d,#05d9e8'")
     what.add_argument("--reference", action="append", metavar="IMAGE",
                       help="a reference image (mood board) the style should look like, repeatable")
     how = parser.add_argument_group("how")
     how.add_argument("--steps", type=_whole_number(1, 1_000_000), help="training steps (default: 600, or the recipe's)")
     how.add_argument("--seed", type=_seed, help="seed of the training (default: 0, or the recipe's)")
+    how.add_argument("--views", type=_whole_number(0, 64),
+                     help="cutouts of each latent's frame per step (default 0: 4 on a CPU, 16 on a GPU)")
+    how.add_argument("--smoothness", type=float, help=f"weight of the term that keeps nearby latents' pictures close "
+                     f"(default {train.DEFAULT_SMOOTHNESS:g}; 0 = off)")
     how.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
                      help="where to train (default: the preferences' Device)")
     how.add_argument("--clip-model", help="open_clip model name (default: the preferences')")
@@ -408,7 +413,8 @@ def _train_config(args) -> tuple[train.TrainConfig, str | None]:
                                      clip_pretrained=config.clip_pretrained, clip_checkpoint=config.clip_checkpoint)
     given = {"prompts": args.prompt, "negative_prompt": args.negative, "palette": args.palette,
              "reference_images": [bpy.path.abspath(path) for path in args.reference or ()] or None,
-             "steps": args.steps, "seed": args.seed, "device": args.device, "clip_model": args.clip_model,
+             "steps": args.steps, "seed": args.seed, "views": args.views, "smoothness": args.smoothness,
+             "device": args.device, "clip_model": args.clip_model,
              "clip_pretrained": args.clip_pretrained,
              "clip_checkpoint": bpy.path.abspath(args.clip_checkpoint) if args.clip_checkpoint else None}
     config = dataclasses.replace(config, **{key: value for key, value in given.items() if value is not None},
@@ -437,6 +443,7 @@ def _train(args) -> int:
 
     path = train.train_style(config, out_dir, name, progress)
     print(f"{COMMAND}: saved style '{name}' to {path}")
+    print(f"{COMMAND}: training report: {report.report_paths(path)[0]}")
     return EXIT_OK
 
 
