@@ -6,7 +6,7 @@
 - ``add-strip``: bake whatever frames are missing and add the image strip above the sound
   strip; ``--save`` keeps it in the .blend;
 - ``train``: train a style from a prompt, palette, reference images or a bundled recipe
-  (needs the training pack); no .blend needed.
+  (the training pack unless it is a palette alone); no .blend needed.
 
 Prints one progress line per frame on stdout and one line per error on stderr; returns 0
 on success, 1 when the scene or files are not right, 2 for bad arguments.
@@ -249,10 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     save.add_argument("--save-as", metavar="PATH", help="save the .blend to PATH after adding the strip")
 
     train_command = commands.add_parser(
-        "train", help="train a style from a prompt, palette, reference images or a recipe (training pack needed)",
-        description="Train a style with CLIP (and/or towards a palette) and save it as a style file. "
-        "Needs the training pack (torch + open_clip). No .blend is needed: blender -b --command "
-        f"{COMMAND} train --recipe cosmic-nebula",
+        "train", help="train a style from a prompt, palette, reference images or a recipe",
+        description="Train a style with CLIP (and/or towards a palette) and save it as a style file, with a "
+        "training report beside it. A prompt or reference images need the training pack (torch + open_clip); "
+        f"a palette alone does not. No .blend is needed: blender -b --command {COMMAND} train --recipe cosmic-nebula",
     )
     _train_options(train_command)
     return parser
