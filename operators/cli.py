@@ -6,7 +6,7 @@
 - ``add-strip``: bake whatever frames are missing and add the image strip above the sound
   strip; ``--save`` keeps it in the .blend;
 - ``train``: train a style from a prompt, palette, reference images or a bundled recipe
-  (needs the training pack); no .blend needed.
+  (the training pack unless it is a palette alone); no .blend needed.
 
 Prints one progress line per frame on stdout and one line per error on stderr; returns 0
 on success, 1 when the scene or files are not right, 2 for bad arguments.
@@ -28,7 +28,7 @@ import bpy
 
 from ..core import audio
 from ..core.render import imageio, mapping, timeline
-from ..core.train import training as train
+from ..core.train import report, training as train
 from ..core.render.backend import BACKENDS
 from ..core.errors import UserError
 from ..core.render.limits import MAX_SEED
@@ -150,12 +150,17 @@ def _train_options(parser) -> None:
     what.add_argument("--recipes", metavar="FILE", help="the recipes file (default: the bundled styles/recipes.json)")
     what.add_argument("--prompt", action="append", help="what the style should look like, repeatable")
     what.add_argument("--negative", help="what the style should not look like")
-    what.add_argument("--palette", type=_palette, help="colours the frames should be made of, e.g. '#ff2a6d,#05d9e8'")
+    what.add_argument("--palette", type=_palette, help="colours the frames should be made of: hex codes and/or colour names (CSS, XKCD), "
+                      "e.g. 'teal, coral, midnight blue' or '#ff2a6d,#05d9e8'")
     what.add_argument("--reference", action="append", metavar="IMAGE",
                       help="a reference image (mood board) the style should look like, repeatable")
     how = parser.add_argument_group("how")
     how.add_argument("--steps", type=_whole_number(1, 1_000_000), help="training steps (default: 600, or the recipe's)")
     how.add_argument("--seed", type=_seed, help="seed of the training (default: 0, or the recipe's)")
+    how.add_argument("--views", type=_whole_number(0, 64),
+                     help="cutouts of each latent's frame per step (default 0: 4 on a CPU, 16 on a GPU)")
+    how.add_argument("--smoothness", type=float, help=f"weight of the term that keeps nearby latents' pictures close "
+                     f"(default {train.DEFAULT_SMOOTHNESS:g}; 0 = off)")
     how.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
                      help="where to train (default: the preferences' Device)")
     how.add_argument("--clip-model", help="open_clip model name (default: the preferences')")
@@ -250,10 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     save.add_argument("--save-as", metavar="PATH", help="save the .blend to PATH after adding the strip")
 
     train_command = commands.add_parser(
-        "train", help="train a style from a prompt, palette, reference images or a recipe (training pack needed)",
-        description="Train a style with CLIP (and/or towards a palette) and save it as a style file. "
-        "Needs the training pack (torch + open_clip). No .blend is needed: blender -b --command "
-        f"{COMMAND} train --recipe cosmic-nebula",
+        "train", help="train a style from a prompt, palette, reference images or a recipe",
+        description="Train a style with CLIP (and/or towards a palette) and save it as a style file, with a "
+        "training report beside it. A prompt or reference images need the training pack (torch + open_clip); "
+        f"a palette alone does not. No .blend is needed: blender -b --command {COMMAND} train --recipe cosmic-nebula",
     )
     _train_options(train_command)
     return parser
@@ -479,7 +484,8 @@ def _train_config(args) -> tuple[train.TrainConfig, str | None]:
                                      clip_pretrained=config.clip_pretrained, clip_checkpoint=config.clip_checkpoint)
     given = {"prompts": args.prompt, "negative_prompt": args.negative, "palette": args.palette,
              "reference_images": [bpy.path.abspath(path) for path in args.reference or ()] or None,
-             "steps": args.steps, "seed": args.seed, "device": args.device, "clip_model": args.clip_model,
+             "steps": args.steps, "seed": args.seed, "views": args.views, "smoothness": args.smoothness,
+             "device": args.device, "clip_model": args.clip_model,
              "clip_pretrained": args.clip_pretrained,
              "clip_checkpoint": bpy.path.abspath(args.clip_checkpoint) if args.clip_checkpoint else None}
     config = dataclasses.replace(config, **{key: value for key, value in given.items() if value is not None},
@@ -508,6 +514,7 @@ def _train(args) -> int:
 
     path = train.train_style(config, out_dir, name, progress)
     print(f"{COMMAND}: saved style '{name}' to {path}")
+    print(f"{COMMAND}: training report: {report.report_paths(path)[0]}")
     return EXIT_OK
 
 

@@ -97,6 +97,9 @@ def draw_style(panel, context):
     row.operator("neural_aesthetics.export_style", icon="EXPORT")
     style_timeline.draw_morph_partners(layout, settings)
     style_timeline.draw_timeline(layout, context)
+    report_path = training.report_of_scene_style(context)
+    if report_path:
+        layout.operator("wm.path_open", text="Training Report", icon="IMAGE_DATA").filepath = report_path
 
 
 # --- Bake: the one obvious button ---------------------------------------------------------------
@@ -234,6 +237,11 @@ def draw_train(panel, context):
         panel.layout.template_icon(icon_value=icon, scale=6.0)
     if caption:
         panel.layout.label(text=caption, icon="SHADERFX")
+    report_icon, report_path = training.report_status()
+    if report_path:
+        if report_icon:
+            panel.layout.template_icon(icon_value=report_icon, scale=8.0)
+        panel.layout.operator("wm.path_open", text="Open Training Report", icon="IMAGE_DATA").filepath = report_path
     panel.layout.operator(TrainStyle.bl_idname, icon="SHADERFX")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ pytest.importorskip("open_clip", reason="open_clip is in the Blender 5.0 test ve
 
 import tiny_clip  # noqa: E402
 from helpers import ROOT  # noqa: E402
-from neural_aesthetics.core.train import clip_model, training as train
+from neural_aesthetics.core.train import clip_model, objectives, sampling, training as train
 from neural_aesthetics.core.render import cppn, style
 from neural_aesthetics.core import progress as jobs  # noqa: E402
 from neural_aesthetics.core.errors import UserError  # noqa: E402
@@ -208,12 +209,11 @@ def test_the_palette_alone_halves_the_colour_distance_without_clip(tmp_path):
 
 
 def test_palette_distance_is_zero_for_the_palette_itself_and_counts_shares():
-    from neural_aesthetics.core.train import objectives
 
     palette = torch.tensor([[1.0, 0, 0], [0, 0, 1.0]])
     halves = torch.cat([palette[0].expand(50, 3), palette[1].expand(50, 3)]).unsqueeze(0)
     all_red = palette[0].expand(100, 3).unsqueeze(0)
-    directions = objectives.evaluation_directions()
+    directions = torch.from_numpy(sampling.evaluation_directions())
     even = torch.tensor([0.5, 0.5])
     assert objectives.palette_distance(halves, palette, even, directions).item() < 1e-6
     assert objectives.palette_distance(all_red, palette, even, directions).item() > 0.2
@@ -317,13 +317,12 @@ def test_user_errors_are_user_errors():
 
 def test_a_centred_cutout_is_the_renderers_own_coordinate_grid():
     """The trainer's cutouts use the renderers' coordinate system, Fourier features included."""
-    from neural_aesthetics.core.train import objectives
+    from neural_aesthetics.core.train import sampling
 
-    one = torch.ones(1)
     for fourier in ((), (3.0,)):
-        got = objectives.window_coordinates(one, 0 * one, 0 * one, 0 * one, one, 12, ["x", "y", "r"], fourier)[0]
+        got = sampling.window_features(sampling.Windows.centred(), *sampling.grid_points(12), ["x", "y", "r"], fourier)[0]
         expected = cppn.pixel_coordinates(["x", "y", "r"], 12, 12, fourier=list(fourier))
-        np.testing.assert_allclose(got.numpy(), expected, atol=1e-5)
+        np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_fine_tuning_a_style_with_fourier_features(tmp_path):
@@ -335,3 +334,68 @@ def test_fine_tuning_a_style_with_fourier_features(tmp_path):
     tuned = style.load_style(train.train_style(config, tmp_path / "out", "tuned"))
     assert tuned.architecture["fourier_scales"] == [4.0]
     assert any(not np.array_equal(tuned.weights[name], value) for name, value in style.load_style(start).weights.items())
+
+
+
+# --- views, the training report ------------------------------------------------------------
+
+
+def test_the_report_of_a_clip_training_has_margins_distractors_and_a_second_model(tiny_clip_folder, tmp_path):
+    from neural_aesthetics.core.train import report
+
+    config = tiny_config(tiny_clip_folder, prompts=["red"], steps=3, views=3, batch=2, palette=PALETTE,
+                         judge_clip_checkpoint=str(tiny_clip_folder), preview_every=0)
+    path = train.train_style(config, tmp_path, "judged")
+    meta = style.load_style(path).metadata
+    assert meta["settings"]["views"] == 3 and meta["settings"]["batch"] == 2
+    numbers = json.loads(report.report_paths(path)[1].read_text())
+    clip = numbers["clip"]
+    assert clip["distractor_prompts"] == list(report.DISTRACTOR_PROMPTS)
+    for model in ("training_model", "second_model"):
+        scores = clip[model]
+        assert len(scores["distractor_scores"]) == 3
+        assert scores["margin_over_distractors"] == pytest.approx(scores["score"] - max(scores["distractor_scores"]),
+                                                                  abs=1e-4)
+        assert scores["margin_over_untrained"] == pytest.approx(scores["score"] - scores["score_untrained"], abs=1e-4)
+    assert len(numbers["score_per_step"]) == 3 and all(value is not None for value in numbers["score_per_step"])
+    assert numbers["palette"]["asked"] == PALETTE
+
+
+def test_a_second_model_that_is_not_here_is_named_in_the_report_not_downloaded(tiny_clip_folder, tmp_path):
+    from neural_aesthetics.core.train import report
+
+    config = tiny_config(tiny_clip_folder, steps=1, cache_dir=str(tmp_path / "empty_cache"), preview_every=0)
+    path = train.train_style(config, tmp_path, "alone")
+    second = json.loads(report.report_paths(path)[1].read_text())["clip"]["second_model"]
+    assert second["score"] is None and second["model"] == "ViT-B-16" and second["why_not"]
+
+
+def test_the_unseen_view_score_is_measured_on_views_training_never_draws(tiny_clip_folder):
+    trainer, _architecture, _clip = train.build_trainer(tiny_config(tiny_clip_folder, views=2, batch=2))
+    assert trainer.views == 2 and trainer.render_size == 64  # the tiny CLIP's input size on the CPU
+    first = trainer.unseen_view_score(views=2)
+    assert first == trainer.unseen_view_score(views=2)  # fixed views: comparable across runs
+    trainer.step()
+    assert trainer.unseen_view_score(views=2) != first
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="not met yet: at the default smoothness 0.1 (chosen on a palette style) the "
+                   "tiny-CLIP style's flicker p95 was 10.59 against 10.60 without it (score 0.801 against 0.809): "
+                   "the CLIP terms outweigh it; 1.0 gave p95 10.19 at score 0.671 and 3.0 p95 5.57 at 0.323 (40 steps): "
+                   "no weight met both bounds yet")
+def test_smoothness_calms_the_flicker_of_a_clip_style_at_little_cost(tiny_clip_folder, tmp_path):
+    """95th percentile of the per-frame change on a fixed latent path: -30 % or more, with
+    the held-out CLIP score no more than 10 % lower (tiny CLIP, same seed and steps)."""
+    from neural_aesthetics.core.train import report
+
+    measured = {}
+    for name, smoothness in (("rough", 0.0), ("smooth", train.DEFAULT_SMOOTHNESS)):
+        config = tiny_config(tiny_clip_folder, steps=40, learning_rate=5e-3, batch=0, views=0, seed=1,
+                             smoothness=smoothness, preview_every=0)
+        loaded = style.load_style(train.train_style(config, tmp_path, name))
+        flicker = report.flicker_p95(cppn.CPPN(loaded.architecture, loaded.weights), loaded.architecture["latent_dim"])
+        measured[name] = (flicker, loaded.metadata["score"])
+    (rough_flicker, rough_score), (smooth_flicker, smooth_score) = measured["rough"], measured["smooth"]
+    assert smooth_flicker <= 0.7 * rough_flicker, measured
+    assert smooth_score >= 0.9 * rough_score, measured

@@ -108,8 +108,8 @@ def test_train_style_adds_a_style_to_the_menu_selects_it_and_never_overwrites_on
 def test_bad_training_settings_are_reported_in_one_line_and_nothing_is_written(blank_blend, clean_user_styles,
                                                                              clip_preferences, tmp_path):
     scene = bpy.context.scene
-    train_settings(scene, palette="#ff0000 crimson")
-    with pytest.raises(RuntimeError, match="Palette: colour 'crimson' is not '#rrggbb'"):
+    train_settings(scene, palette="#ff0000 crimsonn")
+    with pytest.raises(RuntimeError, match="Palette: 'crimsonn' is not a colour name .*closest names: crimson"):
         bpy.ops.neural_aesthetics.train_style()
     train_settings(scene, palette="", reference_dir=str(tmp_path))  # an empty mood board
     with pytest.raises(RuntimeError, match="No images in the reference folder"):
@@ -127,13 +127,35 @@ def test_with_nothing_to_train_towards_the_button_says_what_to_give(blank_blend)
 def test_without_the_training_pack_the_button_and_the_command_say_how_to_get_it(blank_blend, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "torch", None)  # as in a Blender without the training pack
     train_settings(bpy.context.scene, prompt="red")
-    with pytest.raises(RuntimeError, match="Training needs the training pack .*Preferences"):
+    with pytest.raises(RuntimeError, match="needs the training pack .*Preferences.*or train from a palette alone"):
         bpy.ops.neural_aesthetics.train_style()
 
     code = installed("operators.cli").main(["train", "--prompt", "red", "--steps", "2"])
     error = capsys.readouterr().err
     assert code == 1
     assert error.count("\n") == 1 and "install the training pack" in error
+
+
+def test_a_palette_alone_trains_without_the_training_pack_and_shows_its_report(blank_blend, clean_user_styles,
+                                                                              monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "torch", None)  # as in a Blender without the training pack (4.2's test venv)
+    scene = bpy.context.scene
+    train_settings(scene, prompt="", palette="teal, coral, midnight blue", steps=5, name="sea")
+    assert bpy.ops.neural_aesthetics.train_style.poll()
+    assert bpy.ops.neural_aesthetics.train_style() == {"FINISHED"}
+    assert scene.neural_aesthetics.style == "sea"
+    trained = installed("core.render.style").load_style(clean_user_styles / "sea.json")
+    assert trained.metadata["objective"]["palette"] == ["#008080", "#ff7f50", "#191970"]
+    training = installed("operators.verbs.train_style")
+    _icon, report = training.report_status()
+    assert report == str(clean_user_styles / "reports" / "sea.png") and Path(report).is_file()
+    assert training.report_of_scene_style(bpy.context) == report  # the style browser links it
+
+    code = installed("operators.cli").main(["train", "--palette", "gold, #3a0a00", "--steps", "3",
+                                            "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0 and f"training report: {tmp_path / 'reports' / 'palette.png'}" in out
+    assert (tmp_path / "reports" / "palette.json").is_file()
 
 
 # --- in the worker, as the UI runs it ---------------------------------------------------------
@@ -246,7 +268,7 @@ def test_train_command_trains_a_recipe_into_a_folder_and_refuses_to_overwrite(ex
     "argv, code, expected",
     [
         (["train"], 2, "train needs --prompt, --palette, --reference or --recipe"),
-        (["train", "--palette", "#12345"], 2, "colour '#12345' is not '#rrggbb'"),
+        (["train", "--palette", "#12345"], 2, "'#12345' is not a colour name or a '#rrggbb' code"),
         (["train", "--prompt", "red", "--steps", "0"], 2, "must be a whole number from 1"),
         (["train", "--prompt", "red", "--device", "tpu"], 2, "invalid choice: 'tpu'"),
         (["train", "--recipe", "no-such-recipe"], 1, "No recipe named 'no-such-recipe': recipes are "),

@@ -90,7 +90,8 @@ def _run_train(request: dict, progress, cancel) -> dict:
     """Train a style (``train.train_style``); previews go to ``request["preview_path"]`` (PNG).
 
     Request: ``config`` (``TrainConfig.to_dict()``), ``out_dir``, ``name``, ``preview_path``.
-    Result: ``path`` of the style's ``.safetensors``, ``name``, ``score`` and
+    Result: ``path`` of the style's ``.safetensors`` (its training report is beside it,
+    ``train.report.report_paths``), ``name``, ``score`` and
     ``score_initial`` (held-out CLIP scores; None without CLIP), ``palette_distance``.
     """
     from ..render import imageio, style

@@ -6,34 +6,28 @@ Import only where torch is wanted (``core.train`` imports it when a training sta
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..render import cppn, mapping
-from . import objectives
+from . import objectives, sampling
+from .numpy_trainer import SMOOTH_STEP
 from ..render.cppn_torch import TorchCPPN
 
-HELD_OUT_LATENTS = 16
-HELD_OUT_SEED = 7_654_321
-"""Seed of the held-out latents that score a style (the same for every run, never trained on)."""
 PALETTE_SAMPLES = 2048
 """Pixels per image the palette loss compares with the palette each step."""
 PALETTE_DIRECTIONS = 16
 """Random projections of the palette loss per step."""
-NOISE_STD = 0.02
-"""Pixel noise added to the CLIP views only (an augmentation; the palette sees clean colours)."""
+AVERAGED_SHARE = 0.3
+"""Share of the CLIP terms scored on a latent's averaged view embedding; the rest is the
+mean over its single views (0.3 / 0.7 as in deep-daze): the average rewards a look that
+holds across views, the single views keep every cutout on-prompt."""
+SMOOTH_POINTS = 1024
+"""Pixels of each latent's first view compared with a nearby latent by the smoothness term."""
 PREVIEW_SIZE = (160, 90)
-
-
-@dataclass
-class StepResult:
-    """What one step measured: the total loss and the batch's CLIP score (None without CLIP)."""
-
-    loss: float
-    score: float | None
+StepResult = sampling.StepResult
 
 
 @dataclass
@@ -64,9 +58,12 @@ class Trainer:
         weights_by_term: the weight of each objective term, keys ``prompt``, ``negative``,
             ``reference``, ``palette``.
         clip: a ``clip_model.Clip`` (needed when a CLIP term has weight > 0), or None.
-        batch: images (random latents and cutouts) per step.
+        batch: random latents per step.
+        views: cutouts per latent (``sampling.TRAINING_VIEWS``: crop scale, position,
+            rotation, mirror, perspective; then colour jitter and pixel noise for CLIP).
         render_size: side in pixels each cutout is rendered at; it is resized to the CLIP
             input size when that differs.
+        smoothness: weight of the nearby-latent image change (0 = off; see ``step``).
         learning_rate: Adam's step size.
         seed: seeds the start weights and every random draw: same seed, same run on the CPU.
         device: where to compute.
@@ -76,14 +73,15 @@ class Trainer:
 
     def __init__(self, architecture: dict, weights: dict | None, targets: Targets, weights_by_term: dict,
                  clip, batch: int, render_size: int, learning_rate: float, seed: int, device: torch.device,
-                 total_steps: int | None = None):
+                 total_steps: int | None = None, views: int = 1, smoothness: float = 0.0):
         self.device = torch.device(device)
         self.clip = clip
         self.targets = targets
         self.weights_by_term = dict(weights_by_term)
-        self.batch = int(batch)
+        self.batch, self.views = int(batch), int(views)
         self.render_size = int(render_size)
-        self.generator = torch.Generator().manual_seed(int(seed))
+        self.smoothness = float(smoothness)
+        self.rng = np.random.default_rng(int(seed))
         self.cppn = TorchCPPN(architecture, weights, seed=seed).to(self.device)
         self.optimizer = torch.optim.Adam(self.cppn.parameters(), lr=learning_rate)
         self.total_steps = total_steps
@@ -100,8 +98,7 @@ class Trainer:
             self.autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             if self.autocast_dtype == torch.float16:
                 self.scaler = torch.amp.GradScaler("cuda")
-        held_out = torch.Generator().manual_seed(HELD_OUT_SEED)
-        self.held_out_latents = objectives.sample_latents(HELD_OUT_LATENTS, self.cppn.latent_dim, held_out)
+        self.held_out_latents = torch.from_numpy(sampling.held_out_latents(self.cppn.latent_dim))
         self.preview_latent = mapping.first_latent(self.cppn.latent_dim)
 
     # --- rendering -----------------------------------------------------------------------
@@ -110,6 +107,24 @@ class Trainer:
         """(B, 3, size, size) images of per-image coordinates (B, P, n) and latents (B, L)."""
         images = [self.cppn(coordinates[index], latents[index:index + 1]) for index in range(latents.shape[0])]
         return torch.cat(images).reshape(-1, size, size, 3).permute(0, 3, 1, 2)
+
+    def _view_images(self, latents: np.ndarray, views: int, size: int, ranges: sampling.ViewRanges,
+                     rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Render ``views`` random cutouts of each latent's frame: (images (B*V, 3, s, s) as the
+        CPPN draws them, the same with colour jitter and pixel noise for CLIP, coordinates)."""
+        count = latents.shape[0] * views
+        windows = sampling.sample_windows(rng, count, ranges)
+        coordinates = torch.from_numpy(sampling.window_features(windows, *sampling.grid_points(size), self.cppn.inputs,
+                                                                 self.cppn.fourier)).to(self.device)
+        latent_rows = torch.from_numpy(np.repeat(latents, views, axis=0)).to(self.device)
+        images = self._render(coordinates, latent_rows, size)
+        jitter = torch.from_numpy(sampling.colour_jitter(rng, count, ranges)).to(self.device)[:, :, None, None]
+        noise = torch.from_numpy((rng.standard_normal(images.shape) * ranges.noise).astype(np.float32)).to(self.device)
+        grey = images.mean(dim=1, keepdim=True)
+        coloured = grey + jitter[:, 2:3] * (images - grey)
+        mean = coloured.mean(dim=(1, 2, 3), keepdim=True)
+        seen = mean + jitter[:, 1:2] * (coloured - mean) + jitter[:, 0:1] + noise
+        return images, seen, coordinates
 
     def _clip_input(self, images: torch.Tensor) -> torch.Tensor:
         height, width = self.clip.image_size
@@ -125,54 +140,69 @@ class Trainer:
             return self.clip.encode_images(images)
 
     def _clip_terms(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss, score): the weighted CLIP loss and the mean similarity to the positive targets."""
+        """(loss, score) of unit embeddings (B, V, D), V views per latent: the weighted CLIP loss
+        and the similarity to the positive targets, each term ``AVERAGED_SHARE`` on the
+        views' mean embedding and the rest on the single views."""
+        averaged = torch.nn.functional.normalize(embeddings.mean(dim=1), dim=-1)
+        singles = embeddings.reshape(-1, embeddings.shape[-1])
+
+        def similarity(targets: torch.Tensor) -> torch.Tensor:
+            if embeddings.shape[1] == 1:
+                return objectives.cosine_terms(singles, targets).mean()
+            return (AVERAGED_SHARE * objectives.cosine_terms(averaged, targets).mean()
+                    + (1 - AVERAGED_SHARE) * objectives.cosine_terms(singles, targets).mean())
+
         loss = embeddings.new_zeros(())
         positives = []
-        if self.targets.prompts is not None:
-            similarity = objectives.cosine_terms(embeddings, self.targets.prompts).mean()
-            loss = loss - self.weights_by_term.get("prompt", 0) * similarity
-            positives.append(similarity)
-        if self.targets.reference is not None:
-            similarity = objectives.cosine_terms(embeddings, self.targets.reference).mean()
-            loss = loss - self.weights_by_term.get("reference", 0) * similarity
-            positives.append(similarity)
-        if self.targets.negative is not None:
-            loss = loss + self.weights_by_term.get("negative", 0) * objectives.cosine_terms(embeddings, self.targets.negative).mean()
+        for term, targets, sign in (("prompt", self.targets.prompts, -1), ("reference", self.targets.reference, -1),
+                                    ("negative", self.targets.negative, 1)):
+            if targets is None:
+                continue
+            value = similarity(targets)
+            loss = loss + sign * self.weights_by_term.get(term, 0) * value
+            if sign < 0:
+                positives.append(value)
         score = torch.stack(positives).mean() if positives else embeddings.new_zeros(())
         return loss, score
+
+    def _smoothness_term(self, latents: np.ndarray, coordinates: torch.Tensor) -> torch.Tensor:
+        """Mean squared colour change of each latent's first view when the latent moves by
+        ``SMOOTH_STEP`` (random direction), per unit of squared latent move."""
+        first_views = coordinates[::self.views]
+        stride = max(1, first_views.shape[1] // SMOOTH_POINTS)
+        points = first_views[:, ::stride]
+        moved = latents + (self.rng.standard_normal(latents.shape) * SMOOTH_STEP).astype(np.float32)
+        here = torch.cat([self.cppn(points[index], torch.from_numpy(latents[index:index + 1]).to(self.device))
+                          for index in range(len(latents))])
+        there = torch.cat([self.cppn(points[index], torch.from_numpy(moved[index:index + 1]).to(self.device))
+                           for index in range(len(latents))])
+        return ((there - here) ** 2).mean() / SMOOTH_STEP ** 2
 
     # --- training ------------------------------------------------------------------------
 
     def step(self) -> StepResult:
-        """One Adam step on a fresh batch of random latents and cutouts."""
+        """One Adam step on a fresh batch of random latents, ``views`` cutouts each."""
         size = self.render_size
-        latents = objectives.sample_latents(self.batch, self.cppn.latent_dim, self.generator)
-        coordinates = objectives.cutout_coordinates(self.batch, size, self.cppn.inputs, self.generator,
-                                                    fourier=getattr(self.cppn, "fourier", ()))
-        noise = torch.randn(self.batch, 3, size, size, generator=self.generator) * NOISE_STD if self.uses_clip else None
-        palette_pick = palette_directions = None
-        if self.uses_palette:
-            palette_pick = torch.randint(0, size * size, (min(PALETTE_SAMPLES, size * size),), generator=self.generator)
-            palette_directions = objectives.unit_directions(PALETTE_DIRECTIONS, self.generator)
-
-        images = self._render(coordinates.to(self.device), latents.to(self.device), size)
+        latents = sampling.sample_latents(self.rng, self.batch, self.cppn.latent_dim)
+        images, seen, coordinates = self._view_images(latents, self.views, size, sampling.TRAINING_VIEWS, self.rng)
         loss = images.new_zeros(())
         score = None
         if self.uses_clip:
-            embeddings = self._encode(self._clip_input(images + noise.to(self.device)))
-            clip_loss, clip_score = self._clip_terms(embeddings)
+            embeddings = self._encode(self._clip_input(seen)).reshape(self.batch, self.views, -1)
+            clip_loss, score = self._clip_terms(embeddings)
             loss = loss + clip_loss
-            score = clip_score
         if self.uses_palette:
-            pixels = images.flatten(2).transpose(1, 2)[:, palette_pick.to(self.device)]
+            pick = torch.from_numpy(self.rng.integers(0, size * size, min(PALETTE_SAMPLES, size * size)))
+            directions = torch.from_numpy(sampling.unit_directions(self.rng, PALETTE_DIRECTIONS))
+            pixels = images.flatten(2).transpose(1, 2)[:, pick.to(self.device)]
             distance = objectives.palette_distance(pixels, self.targets.palette, self.targets.palette_shares,
-                                                   palette_directions, squared=True).mean()
+                                                   directions, squared=True).mean()
             loss = loss + self.weights_by_term["palette"] * distance
+        if self.smoothness > 0:
+            loss = loss + self.smoothness * self._smoothness_term(latents, coordinates)
 
-        if self.total_steps:
-            progress = min(1.0, self.steps_done / max(1, self.total_steps - 1))
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.base_learning_rate * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+        for group in self.optimizer.param_groups:
+            group["lr"] = sampling.learning_rate_at(self.steps_done, self.total_steps, self.base_learning_rate)
         self.steps_done += 1
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
@@ -201,7 +231,21 @@ class Trainer:
             return None
         images = self._held_out_images(self.clip.image_size[0])
         embeddings = torch.cat([self._encode(self._clip_input(chunk)) for chunk in images.split(8)])
-        return float(self._clip_terms(embeddings.float())[1])
+        return float(self._clip_terms(embeddings.float()[:, None])[1])
+
+    @torch.no_grad()
+    def unseen_view_score(self, views: int = 4, size: int | None = None) -> float | None:
+        """Mean similarity to the positive targets of ``views`` cutouts of each held-out latent
+        drawn from ``sampling.UNSEEN_VIEWS`` (wider than training's, a fixed seed): does the
+        style hold up beyond the views it was fitted to? None without CLIP."""
+        if not self.uses_clip:
+            return None
+        size = size or self.render_size
+        rng = np.random.default_rng(sampling.HELD_OUT_SEED + 1)
+        latents = self.held_out_latents.numpy()
+        _images, seen, _coordinates = self._view_images(latents, views, size, sampling.UNSEEN_VIEWS, rng)
+        embeddings = torch.cat([self._encode(self._clip_input(chunk)) for chunk in seen.split(8)])
+        return float(self._clip_terms(embeddings.float().reshape(len(latents), views, -1))[1])
 
     @torch.no_grad()
     def held_out_palette_distance(self, size: int = 64) -> float | None:
@@ -210,7 +254,7 @@ class Trainer:
             return None
         pixels = self._held_out_images(size).flatten(2).transpose(1, 2)
         distances = objectives.palette_distance(pixels, self.targets.palette, self.targets.palette_shares,
-                                                objectives.evaluation_directions())
+                                                torch.from_numpy(sampling.evaluation_directions()))
         return float(distances.mean())
 
     def export_weights(self) -> dict[str, np.ndarray]:

@@ -252,8 +252,8 @@ class NeuralAestheticsTraining(bpy.types.PropertyGroup):
     )
     palette: bpy.props.StringProperty(
         name="Palette",
-        description="Colours the frames should be made of, as hex codes, e.g. '#ff2a6d #05d9e8 #1a1a40' "
-        "(works without CLIP, alone or with a prompt)",
+        description="Colours the frames should be made of: colour names (CSS, XKCD) and/or hex codes, e.g. "
+        "'teal, coral, midnight blue' or '#ff2a6d, #05d9e8'. A palette alone trains without the training pack",
         default="",
     )
     reference_dir: bpy.props.StringProperty(

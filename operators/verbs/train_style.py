@@ -24,7 +24,7 @@ PREVIEW_EVERY_STEPS = 10
 """A preview of the style in training is shown every this many steps."""
 
 _previews = None  # bpy.utils.previews collection with the training preview image
-_shown = {"icon": 0, "caption": "", "path": ""}  # what the Train panel shows of the running training
+_shown = {"icon": 0, "caption": "", "path": "", "report_icon": 0, "report": ""}  # what the Train panel shows
 
 
 def register() -> None:
@@ -40,7 +40,7 @@ def unregister() -> None:
 
     bpy.utils.previews.remove(_previews)
     _previews = None
-    _shown.update(icon=0, caption="", path="")
+    _shown.update(icon=0, caption="", path="", report_icon=0, report="")
 
 
 def preview_status() -> tuple[int, str, str]:
@@ -51,6 +51,37 @@ def preview_status() -> tuple[int, str, str]:
     PNG's path, "" before the first one).
     """
     return _shown["icon"], _shown["caption"], _shown["path"]
+
+
+def report_status() -> tuple[int, str]:
+    """The last finished training's report as the Train panel shows it: (icon id of its PNG,
+    0 under ``blender -b``; the PNG's path, "" before a training finished here)."""
+    return _shown["report_icon"], _shown["report"]
+
+
+def report_of_style(style_path) -> str:
+    """The training report PNG of a style file, or "" if it has none (bundled styles, imports)."""
+    from ...core.train import report
+
+    if not style_path:
+        return ""
+    png, _json = report.report_paths(style_path)
+    return str(png) if png.is_file() else ""
+
+
+def report_of_scene_style(context) -> str:
+    """The training report PNG of the scene's style ("" if it has none): the style browser links it."""
+    name = context.scene.neural_aesthetics.style
+    return next((report_of_style(info.path) for info in styles.available() if info.name == name), "")
+
+
+def _show_report(style_path) -> str:
+    """Show a finished training's report in the Train panel; returns its path ("" if none)."""
+    path = report_of_style(style_path)
+    _shown["report"] = path
+    if path and _previews is not None:
+        _shown["report_icon"] = _previews.load(f"report:{path}", path, "IMAGE", force_reload=True).icon_id
+    return path
 
 
 def show_progress(state) -> None:
@@ -97,22 +128,28 @@ def training_config(context) -> tuple[train.TrainConfig, str]:
 def worker_request(context) -> tuple[dict, str]:
     """The worker's ``train`` request for the scene's Train settings, and the first progress message."""
     config, name = training_config(context)
-    _shown.update(icon=0, caption="", path="")
+    _shown.update(icon=0, caption="", path="", report_icon=0, report="")
     request = {"config": config.to_dict(), "out_dir": str(user_folder("styles")), "name": name,
                "preview_path": str(user_folder("cache") / "training_preview.png")}
     return request, "Loading CLIP" if config.uses_clip else "Starting"
 
 
 def finish(context, result: dict) -> str:
-    """Select a finished training's style (a worker ``result``) in the scene; returns the report text."""
+    """Select a finished training's style (a worker ``result``) in the scene and show its
+    training report in the Train panel; returns the report text."""
     context.scene.neural_aesthetics.style = result["name"]
     score, initial = result.get("score"), result.get("score_initial")
     quality = "" if score is None or initial is None else f": held-out CLIP score {initial:.3f} -> {score:.3f}"
-    return f"Trained style '{result['name']}'{quality}; it is now the scene's style"
+    distance, start = result.get("palette_distance"), result.get("palette_distance_initial")
+    if not quality and distance is not None and start is not None:
+        quality = f": palette distance {start:.3f} -> {distance:.3f}"
+    report = _show_report(result.get("path"))
+    where = f" (report: {report})" if report else ""
+    return f"Trained style '{result['name']}'{quality}; it is now the scene's style{where}"
 
 
 class NEURAL_AESTHETICS_OT_train_style(jobs_ui.WorkerModal, bpy.types.Operator):
-    """Train a new style from the prompt, palette or reference images of the Train panel (with CLIP)"""
+    """Train a new style from the prompt, palette or reference images of the Train panel (CLIP for a prompt or images; a palette alone trains anywhere)"""
 
     bl_idname = "neural_aesthetics.train_style"
     bl_label = "Train Style"
@@ -128,9 +165,10 @@ class NEURAL_AESTHETICS_OT_train_style(jobs_ui.WorkerModal, bpy.types.Operator):
         if not (settings.prompt.strip() or settings.palette.strip() or settings.reference_dir):
             cls.poll_message_set("Give a prompt, a palette or a folder of reference images to train towards")
             return False
-        if deps.torch_version() is None:
-            cls.poll_message_set("Training needs the training pack (torch + open_clip): install it in "
-                                 "Edit > Preferences > Add-ons > Neural Aesthetics")
+        if deps.torch_version() is None and (settings.prompt.strip() or settings.reference_dir):
+            cls.poll_message_set("Training with a prompt or reference images needs the training pack (torch + "
+                                 "open_clip): install it in Edit > Preferences > Add-ons > Neural Aesthetics, "
+                                 "or train from a palette alone")
             return False
         return True
 
@@ -144,7 +182,7 @@ class NEURAL_AESTHETICS_OT_train_style(jobs_ui.WorkerModal, bpy.types.Operator):
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
         metadata = style.load_style(path).metadata
-        self.report({"INFO"}, finish(context, {"name": name, **metadata}))
+        self.report({"INFO"}, finish(context, {**metadata, "name": name, "path": str(path)}))
         return {"FINISHED"}
 
     def invoke(self, context, _event):
