@@ -246,9 +246,9 @@ def test_a_ui_bake_runs_on_the_gpu_in_its_worker(gpu_render, sound_scene, tmp_pa
     request = installed("operators.blender.strips").bake_request(scene, strip, scene.neural_aesthetics)
     request = dataclasses.replace(request, width=48, height=27, frames=(strip.frame_final_start,
                                                                         strip.frame_final_start + 5))
-    jobs, worker = installed("core.jobs.background"), installed("core.jobs.worker")
+    jobs = installed("core.jobs.background")
     launcher, environment = gpu_render.worker_launch()
-    job = jobs.BackgroundJob("bake", worker.encode_bake_request(request), log_dir=tmp_path / "logs",
+    job = jobs.BackgroundJob("bake", request.to_json(), log_dir=tmp_path / "logs",
                              launcher=launcher, environment=environment)
     state = job.wait(timeout_s=600)
     assert state.status == "done", state.message
