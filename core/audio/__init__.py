@@ -10,6 +10,7 @@ Modules, in the order the data flows:
   split, level).
 - ``beats``: tempo curve, beat tracking, downbeats and onset refinement from an onset envelope.
 - ``sections``: where the song changes section.
+- ``harmony``: key per section and chord per beat from the pitch-class energies.
 - ``grid``: series of file time (``Grid``, ``SoundAnalysis``) and their integration over frames.
 - ``song``: the timing-independent analysis of a song (``analyze_sound``, ``analyze_file``).
 - ``features``: per-frame channels (``frame_features``) and the entry point ``analyze``;
@@ -26,12 +27,12 @@ from .params import (BASIC_CHANNELS, BEAT_CHANNELS, CHANNELS, CHROMA_CHANNELS, S
 from .decoding import check_exists, decode, duration_s
 from .grid import SoundAnalysis
 from .song import analyze_file, analyze_sound
-from .features import FeatureTrack, analyze, analyze_samples, frame_features
+from .features import FeatureTrack, analyze, analyze_samples, frame_features, harmony_of
 from .timing import Timing
 
 __all__ = [
     "AnalysisParams", "AudioError", "ChannelShape", "FeatureTrack", "SoundAnalysis", "Timing",
     "BASIC_CHANNELS", "BEAT_CHANNELS", "CHANNELS", "CHROMA_CHANNELS", "SECTION_CHANNELS",
-    "analyze", "analyze_file", "analyze_samples", "analyze_sound", "frame_features",
+    "analyze", "analyze_file", "analyze_samples", "analyze_sound", "frame_features", "harmony_of",
     "check_exists", "decode", "duration_s",
 ]

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import UserError
+from .harmony import HARMONY_CHANNELS
 
 DEFAULT_BANDS = (("bass", 20.0, 250.0), ("low_mid", 250.0, 2000.0), ("high_mid", 2000.0, 6000.0),
                  ("treble", 6000.0, 20000.0))
@@ -19,7 +20,8 @@ BASIC_CHANNELS = ("rms", "loudness", "onset_strength", "onset")
 BEAT_CHANNELS = ("beat", "downbeat", "tempo_bpm", "beat_phase")
 SECTION_CHANNELS = ("section", "section_change")
 CHANNELS = (BASIC_CHANNELS + BEAT_CHANNELS + tuple(name for name, _lo, _hi in DEFAULT_BANDS)
-            + ("centroid_hz", "flux") + CHROMA_CHANNELS + ("percussive", "harmonic") + SECTION_CHANNELS)
+            + ("centroid_hz", "flux") + CHROMA_CHANNELS + ("percussive", "harmonic") + SECTION_CHANNELS
+            + HARMONY_CHANNELS)
 READABLE_FORMATS = "WAV, FLAC, OGG (Vorbis/Opus), MP3, AIFF or M4A/AAC"  # M4A/AAC: with PyAV or inside Blender
 NORMALISE_MODES = ("percentile", "adaptive")
 
@@ -149,7 +151,7 @@ class AnalysisParams:
     def channel_names(self) -> tuple[str, ...]:
         """Every channel :func:`analyze` produces with these parameters, in a fixed order."""
         return (BASIC_CHANNELS + BEAT_CHANNELS + self.band_names() + ("centroid_hz", "flux") + CHROMA_CHANNELS
-                + ("percussive", "harmonic") + SECTION_CHANNELS)
+                + ("percussive", "harmonic") + SECTION_CHANNELS + HARMONY_CHANNELS)
 
 
 # Parameters that only affect the per-frame stage: not part of the sound-analysis cache key.
