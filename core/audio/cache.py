@@ -29,7 +29,7 @@ import numpy as np
 __all__ = ["AnalysisCache", "ENGINE_VERSION", "content_digest"]
 
 # Bump when the analysis changes its results: old entries then simply stop matching.
-ENGINE_VERSION = "audio-engine-1"
+ENGINE_VERSION = "audio-engine-2"
 
 _CHUNK = 1 << 22
 

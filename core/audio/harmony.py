@@ -34,8 +34,8 @@ _INTERVALS = {"maj": (0, 4, 7), "min": (0, 3, 7), "7": (0, 4, 7, 10), "m7": (0, 
 _SUFFIX = {"maj": "", "min": "m", "7": "7", "m7": "m7", "maj7": "maj7"}
 MINOR_QUALITIES = (1, 3)
 SEVENTH_QUALITIES = (2, 3, 4)
-HARMONY_CHANNELS = ("key_index", "key_minor", "key_confidence", "chord_root", "chord_minor", "chord_seventh",
-                    "chord_change")
+HARMONY_CHANNELS = ("key_index", "key_minor", "key_confidence", "chord_present", "chord_root", "chord_minor",
+                    "chord_seventh", "chord_change")
 
 FALLBACK_SEGMENT_S = 0.5
 """Segment length in seconds when a song has fewer than two beats."""
@@ -111,10 +111,16 @@ class Harmony:
         """The chord name of every segment (``chord_name``)."""
         return [chord_name(int(r), int(q)) for r, q in zip(self.chord_root, self.chord_quality)]
 
+    def change_indices(self) -> np.ndarray:
+        """The segments whose chord differs from the one before (the first segment included)."""
+        root, quality = self.chord_root, np.where(self.chord_root >= 0, self.chord_quality, 0)
+        differs = (root[1:] != root[:-1]) | (quality[1:] != quality[:-1])
+        return np.flatnonzero(np.concatenate([[len(root) > 0], differs]))
+
     def changes(self) -> tuple[np.ndarray, list[str]]:
         """Times in seconds where the chord changes (the first chord included) and the new chords' names."""
+        keep = self.change_indices()
         labels = self.labels()
-        keep = [i for i in range(len(labels)) if i == 0 or labels[i] != labels[i - 1]]
         return self.edges_s[keep].astype(np.float64), [labels[i] for i in keep]
 
     def key_names(self) -> list[str]:
@@ -260,9 +266,12 @@ def frame_channels(harmony: Harmony, frame_edges_s: np.ndarray) -> dict[str, np.
     """The ``HARMONY_CHANNELS`` per video frame (frame ``i`` spans ``frame_edges_s[i:i + 2]``).
 
     A frame shows the chord (key) sounding at its end: the frame that contains a chord
-    change already has the new chord, and ``chord_change`` is 1.0 on it. ``chord_root``
-    is -1 (and ``chord_minor``, ``chord_seventh`` 0) where there is no chord; ``key_index``
-    is the tonic pitch class 0..11 and ``key_minor`` 1.0 for a minor key.
+    change already has the new chord. ``chord_present`` is 1.0 where a chord sounds (0 for
+    "N" and outside the file); ``chord_root`` its root pitch class 0..11 (0 without a
+    chord); ``chord_minor`` / ``chord_seventh`` 1.0 for minor / seventh chords;
+    ``chord_change`` 1.0 on the frame that contains the start of each chord (a change to
+    "N" is not a chord start); ``key_index`` the tonic pitch class 0..11 of the section's
+    key, ``key_minor`` 1.0 for a minor key, ``key_confidence`` 0..1.
     """
     frame_edges_s = np.asarray(frame_edges_s, dtype=np.float64)
     n = max(len(frame_edges_s) - 1, 0)
@@ -274,11 +283,14 @@ def frame_channels(harmony: Harmony, frame_edges_s: np.ndarray) -> dict[str, np.
     segment = np.clip(np.searchsorted(harmony.edges_s, ends, side="left") - 1, 0, len(harmony.chord_root) - 1)
     root = harmony.chord_root[segment]
     quality = harmony.chord_quality[segment]
-    out["chord_root"] = np.where(inside, root, -1).astype(np.float64)
-    out["chord_minor"] = (inside & (root >= 0) & np.isin(quality, MINOR_QUALITIES)).astype(np.float64)
-    out["chord_seventh"] = (inside & (root >= 0) & np.isin(quality, SEVENTH_QUALITIES)).astype(np.float64)
-    change_s, _labels = harmony.changes()
-    rows = np.searchsorted(frame_edges_s, change_s, side="right") - 1
+    present = inside & (root >= 0)
+    out["chord_present"] = present.astype(np.float64)
+    out["chord_root"] = np.where(present, root, 0).astype(np.float64)
+    out["chord_minor"] = (present & np.isin(quality, MINOR_QUALITIES)).astype(np.float64)
+    out["chord_seventh"] = (present & np.isin(quality, SEVENTH_QUALITIES)).astype(np.float64)
+    starts = harmony.change_indices()
+    starts = starts[harmony.chord_root[starts] >= 0]
+    rows = np.searchsorted(frame_edges_s, harmony.edges_s[starts], side="right") - 1
     out["chord_change"][rows[(rows >= 0) & (rows < n)]] = 1.0
     section = np.clip(np.searchsorted(harmony.section_starts_s, ends, side="left") - 1, 0,
                       len(harmony.key_tonic) - 1)
