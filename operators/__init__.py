@@ -12,7 +12,7 @@ from __future__ import annotations
 import bpy
 
 from . import live_preview  # (the live preview's frame handler and draw callback)
-from .verbs import (add_visualizer, audio_features, job_progress, resync, style_files, train_style,
+from .verbs import (add_visualizer, audio_features, job_progress, resync, song_map, style_files, train_style,
                     use_frames)
 from . import cli
 from .settings import preferences, properties
@@ -20,7 +20,7 @@ from .blender import style_previews
 
 # Every module with operator classes, each listing them in its CLASSES.
 OPERATOR_MODULES = (add_visualizer, resync, use_frames, style_files, train_style, preferences, audio_features,
-                    job_progress)
+                    job_progress, song_map)
 
 _cli_handle = None
 

@@ -13,6 +13,7 @@ from ..operators import live_preview as preview
 from ..operators.blender import strips
 from ..operators.verbs import train_style as training
 from ..operators.verbs.audio_features import NEURAL_AESTHETICS_OT_bake_audio_features as BakeAudioFeatures
+from ..operators.verbs import song_map
 from ..operators.verbs.resync import NEURAL_AESTHETICS_OT_resync as Resync
 from ..operators.verbs.train_style import NEURAL_AESTHETICS_OT_train_style as TrainStyle
 from ..operators.verbs.add_visualizer import NEURAL_AESTHETICS_OT_add_visualizer_strip as AddVisualizer
@@ -102,6 +103,10 @@ def draw_audio(panel, context):
     if text:
         layout.label(text=text, icon=icon)
     layout.operator(BakeAudioFeatures.bl_idname, icon="GRAPH")
+    layout.operator(song_map.NEURAL_AESTHETICS_OT_song_map.bl_idname, icon="IMAGE_DATA")
+    image = song_map.map_image(strip)
+    if image is not None:
+        layout.template_icon(icon_value=layout.icon(image), scale=8.0)
 
 
 def draw_bake(panel, context):

@@ -39,6 +39,8 @@ HARMONY_CHANNELS = ("key_index", "key_minor", "key_confidence", "chord_present",
 
 FALLBACK_SEGMENT_S = 0.5
 """Segment length in seconds when a song has fewer than two beats."""
+MIN_EDGE_SEGMENT_S = 0.15
+"""A beat closer than this to the file's start or end starts no segment of its own."""
 SILENT_DB = -35.0
 """A segment whose chroma energy is this many dB below the song's loud segments is "N"."""
 NO_CHORD_SCORE = 0.75
@@ -123,6 +125,13 @@ class Harmony:
         labels = self.labels()
         return self.edges_s[keep].astype(np.float64), [labels[i] for i in keep]
 
+    def chord_starts(self) -> tuple[np.ndarray, list[str]]:
+        """Like :meth:`changes`, but only where a chord starts (not where "N" begins)."""
+        keep = self.change_indices()
+        keep = keep[self.chord_root[keep] >= 0]
+        return self.edges_s[keep].astype(np.float64), [chord_name(int(self.chord_root[i]), int(self.chord_quality[i]))
+                                                      for i in keep]
+
     def key_names(self) -> list[str]:
         return [key_name(int(t), bool(m)) for t, m in zip(self.key_tonic, self.key_minor)]
 
@@ -130,12 +139,13 @@ class Harmony:
 def segment_edges(beat_s: np.ndarray, duration_s: float) -> np.ndarray:
     """Segment boundaries in seconds: 0, every beat inside the file, the file's end.
 
-    With fewer than two beats, every ``FALLBACK_SEGMENT_S`` seconds instead.
+    With fewer than two beats, every ``FALLBACK_SEGMENT_S`` seconds instead. Beats within
+    ``MIN_EDGE_SEGMENT_S`` of the file's start or end are left out (no sliver of a chord).
     """
     if duration_s <= 0:
         return np.zeros(1)
     beat_s = np.asarray(beat_s, dtype=np.float64)
-    inside = beat_s[(beat_s > 0) & (beat_s < duration_s)]
+    inside = beat_s[(beat_s >= MIN_EDGE_SEGMENT_S) & (beat_s <= duration_s - MIN_EDGE_SEGMENT_S)]
     if len(inside) < 2:
         inside = np.arange(FALLBACK_SEGMENT_S, duration_s, FALLBACK_SEGMENT_S)
     return np.unique(np.concatenate([[0.0], inside, [duration_s]]))
@@ -288,9 +298,7 @@ def frame_channels(harmony: Harmony, frame_edges_s: np.ndarray) -> dict[str, np.
     out["chord_root"] = np.where(present, root, 0).astype(np.float64)
     out["chord_minor"] = (present & np.isin(quality, MINOR_QUALITIES)).astype(np.float64)
     out["chord_seventh"] = (present & np.isin(quality, SEVENTH_QUALITIES)).astype(np.float64)
-    starts = harmony.change_indices()
-    starts = starts[harmony.chord_root[starts] >= 0]
-    rows = np.searchsorted(frame_edges_s, harmony.edges_s[starts], side="right") - 1
+    rows = np.searchsorted(frame_edges_s, harmony.chord_starts()[0], side="right") - 1
     out["chord_change"][rows[(rows >= 0) & (rows < n)]] = 1.0
     section = np.clip(np.searchsorted(harmony.section_starts_s, ends, side="left") - 1, 0,
                       len(harmony.key_tonic) - 1)
