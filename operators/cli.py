@@ -1,6 +1,7 @@
 """Headless commands: ``blender -b file.blend --command neural_aesthetics <command> ...``.
 
-- ``analyze``: the audio features of a sound strip, one row per frame, to a CSV file;
+- ``analyze``: the audio features of a sound strip, one row per frame, to a CSV file, and/or
+  its song map (loudness, bands, beats, bars, sections, chords, key on its frames) to a PNG;
 - ``bake``: bake a sound strip's frames (or a chunk of them, ``--frames 101-200``) without
   touching the .blend, so render-farm machines can each bake a part;
 - ``add-strip``: bake whatever frames are missing and add the image strip above the sound
@@ -24,7 +25,7 @@ from pathlib import Path
 import bpy
 
 from ..core import audio
-from ..core.render import imageio, mapping
+from ..core.render import imageio, mapping, song_map
 from ..core.train import training as train
 from ..core.render.backend import BACKENDS
 from ..core.errors import UserError
@@ -201,11 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     analyze = commands.add_parser(
-        "analyze", help="write a sound strip's audio features (one row per frame) to a CSV file",
-        description="Analyse a sound strip of the open .blend: one CSV row per scene frame it covers.",
+        "analyze", help="write a sound strip's audio features (one row per frame) to a CSV file, and/or its song map",
+        description="Analyse a sound strip of the open .blend: one CSV row per scene frame it covers, and/or "
+        "a picture of the analysis on those frames.",
     )
     _strip_options(analyze)
-    analyze.add_argument("--out", required=True, metavar="CSV", help="the CSV file to write ('//' = next to the .blend)")
+    analyze.add_argument("--out", metavar="CSV", help="the CSV file to write ('//' = next to the .blend)")
+    analyze.add_argument("--map", metavar="PNG", help="a song map picture to write: loudness, bands, beats, bars, "
+                         "sections, chords and key on the strip's frames ('//' = next to the .blend)")
+    analyze.add_argument("--map-width", type=_whole_number(song_map.MIN_WIDTH, song_map.MAX_WIDTH),
+                         default=song_map.DEFAULT_WIDTH, metavar="PIXELS",
+                         help=f"width of the song map's time axis (default {song_map.DEFAULT_WIDTH})")
 
     bake = commands.add_parser(
         "bake", help="bake a sound strip's frames (or a chunk of them); the .blend is not changed",
@@ -276,11 +283,25 @@ def _request(args, scene):
 
 
 def _analyze(args) -> int:
+    if not (args.out or args.map):
+        raise _UsageError("give --out CSV, --map PNG or both")
+    picture = Path(bpy.path.abspath(args.map)) if args.map else None
+    if picture is not None and picture.suffix.lower() != ".png":
+        raise UserError(f"The song map is a PNG picture: name it .png, not '{picture.name}'")
     scene = _scene(args)
     sound_strip = strips.find_sound_strip(scene, args.strip)
     timing = strips.strip_timing(scene, sound_strip)
     track = audio.analyze(strips.sound_file(sound_strip), timing)
-    out = bpy.path.abspath(args.out)
+    if picture is not None:
+        song_map.write_png(picture, track, args.map_width)
+        print(f"{COMMAND}: wrote the song map of {timing.n_frames} frames to {picture}")
+    if args.out:
+        _write_csv(bpy.path.abspath(args.out), track)
+    return EXIT_OK
+
+
+def _write_csv(out: str, track) -> None:
+    timing = track.timing
     names = sorted(track.channels)
     with open(out, "w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
@@ -288,7 +309,6 @@ def _analyze(args) -> int:
         for row, frame in enumerate(timing.frames()):
             writer.writerow([int(frame), *(f"{float(track[name][row]):.6g}" for name in names)])
     print(f"{COMMAND}: wrote {timing.n_frames} frames x {len(names)} features to {out}")
-    return EXIT_OK
 
 
 def _bake(args) -> int:

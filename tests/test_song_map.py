@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 import numpy as np
 import pytest
 
@@ -13,23 +10,7 @@ from neural_aesthetics.core.audio.timing import Timing
 from neural_aesthetics.core.render import song_map
 
 import synth_music
-
-
-def read_png8(path) -> np.ndarray:
-    """The (H, W, 3) uint8 pixels of an 8-bit RGB PNG as ``imageio.encode_png`` writes it (Up filter)."""
-    data = open(path, "rb").read()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    position, chunks = 8, {}
-    while position < len(data):
-        length, = struct.unpack(">I", data[position:position + 4])
-        kind = data[position + 4:position + 8]
-        chunks[kind] = chunks.get(kind, b"") + data[position + 8:position + 8 + length]
-        position += 12 + length
-    width, height, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
-    assert (depth, colour) == (8, 2)
-    raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8).reshape(height, 1 + 3 * width)
-    assert np.all(raw[:, 0] == 2)
-    return np.cumsum(raw[:, 1:], axis=0, dtype=np.uint8).reshape(height, width, 3)
+from helpers import read_png8
 
 
 @pytest.fixture(scope="module")
