@@ -1,6 +1,6 @@
 """A song map: one picture of a song's analysis on the strip's own frame axis (pure NumPy).
 
-``render(track)`` draws a :class:`~core.audio.analysis.FeatureTrack` as lanes under one
+``render(track)`` draws a :class:`~core.audio.features.FeatureTrack` as lanes under one
 time axis, top to bottom: the time ruler (seconds of the song), loudness (a mirrored
 envelope), the four bands and the 12 pitch classes (heat maps), beats (short ticks) and
 bars (tall ticks on downbeats), sections, chords (one block per chord, coloured by its
