@@ -51,6 +51,8 @@ def test_every_frame_has_its_own_columns_in_order(song):
     spans = [drawn.columns_of_frame(first + row) for row in range(song.timing.n_frames)]
     assert spans[0].start == drawn.left and spans[-1].stop == drawn.rgb.shape[1]
     assert all(a.stop == b.start and len(a) >= 1 for a, b in zip(spans, spans[1:]))
+    with pytest.raises(ValueError, match="not on the map"):
+        drawn.columns_of_frame(first - 1)
 
 
 def test_the_chord_lane_shows_each_chord_from_its_frame(song):

@@ -74,8 +74,11 @@ class SongMap:
     starts: np.ndarray
 
     def columns_of_frame(self, frame: int) -> range:
-        """Pixel columns (x in the picture) that show scene frame ``frame``."""
+        """Pixel columns (x in the picture) that show scene frame ``frame`` (one of the track's)."""
         row = frame - self.frame_first
+        if not 0 <= row < self.starts[-1]:
+            raise ValueError(f"frame {frame} is not on the map (frames {self.frame_first} to "
+                             f"{self.frame_first + int(self.starts[-1]) - 1})")
         stop = int(np.searchsorted(self.starts[:-1], row, side="right"))
         first = min(int(np.searchsorted(self.starts[:-1], row, side="left")), stop - 1)
         return range(self.left + first, self.left + stop)
