@@ -96,3 +96,17 @@ def test_chord_and_key_names():
         "Am", "F#", "G7", "Ebmaj7"]
     assert harmony.chord_name(-1, 0) == "N"
     assert harmony.key_name(10, True) == "Bb minor"
+
+
+def test_a_cached_track_keeps_its_chords_and_keys(tmp_path):
+    track = synth_music.render_chord_track(beats_per_chord=2, repeats=1, drums=False, seed=6)
+    path = tmp_path / "chords.wav"
+    synth_music.write_wav(path, track.samples, track.sample_rate)
+    timing = Timing(25.0, 3.0, 0, 120)
+    first = audio.analyze(path, timing, cache_dir=tmp_path / "cache")
+    again = audio.analyze(path, timing, cache_dir=tmp_path / "cache")  # read back from the cache
+    assert again.harmony is not None
+    assert again.harmony.changes()[1] == first.harmony.changes()[1] and len(first.harmony.changes()[1]) >= 4
+    assert again.harmony.key_names() == first.harmony.key_names() == ["C major"]
+    for name in harmony.HARMONY_CHANNELS:
+        np.testing.assert_array_equal(again[name], first[name], err_msg=name)
