@@ -1,7 +1,7 @@
 """Key and chords of a song from its pitch-class energies (pure NumPy).
 
 The analysis already measures, per short window, the energy of each of the 12 pitch
-classes (C = 0 .. B = 11; see ``analysis._peak_chroma``), median-filtered so that drum
+classes (C = 0 .. B = 11; see ``spectral._peak_chroma``), median-filtered so that drum
 hits do not count. This module turns those into harmony:
 
 - **Chords**, one per *segment*: the song is cut at its beats (:func:`segment_edges`; a
