@@ -1,6 +1,7 @@
 """Headless commands: ``blender -b file.blend --command neural_aesthetics <command> ...``.
 
-- ``analyze``: the audio features of a sound strip, one row per frame, to a CSV file;
+- ``analyze``: the audio features of a sound strip, one row per frame, to a CSV file, and/or
+  its song map (loudness, bands, beats, bars, sections, chords, key on its frames) to a PNG;
 - ``bake``: bake a sound strip's frames (or a chunk of them, ``--frames 101-200``) without
   touching the .blend, so render-farm machines can each bake a part;
 - ``add-strip``: bake whatever frames are missing and add the image strip above the sound
@@ -27,7 +28,7 @@ from pathlib import Path
 import bpy
 
 from ..core import audio
-from ..core.render import imageio, mapping, timeline
+from ..core.render import imageio, mapping, song_map, timeline
 from ..core.train import report, training as train
 from ..core.render.backend import BACKENDS
 from ..core.errors import UserError
@@ -225,14 +226,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     analyze = commands.add_parser(
-        "analyze", help="write a sound strip's audio features (one row per frame) to a CSV file",
-        description="Analyse a sound strip of the open .blend: one CSV row per scene frame it covers.",
+        "analyze", help="write a sound strip's audio features (one row per frame) to a CSV file, and/or its song map",
+        description="Analyse a sound strip of the open .blend: one CSV row per scene frame it covers, and/or "
+        "a picture of the analysis on those frames.",
     )
     _strip_options(analyze)
-    analyze.add_argument("--out", required=True, metavar="CSV", help="the CSV file to write ('//' = next to the "
-                         ".blend); an existing file is replaced only if this command wrote it")
-    analyze.add_argument("--overwrite", action="store_true", help="replace the --out file even if it is not a "
-                         "features CSV written by this command (never the sound file itself)")
+    analyze.add_argument("--out", metavar="CSV", help="the CSV file to write ('//' = next to the .blend); an existing "
+                         "file is replaced only if this command wrote it")
+    analyze.add_argument("--map", metavar="PNG", help="a song map picture to write: loudness, bands, beats, bars, "
+                         "sections, chords and key on the strip's frames ('//' = next to the .blend)")
+    analyze.add_argument("--map-width", type=_whole_number(song_map.MIN_WIDTH, song_map.MAX_WIDTH),
+                         default=song_map.DEFAULT_WIDTH, metavar="PIXELS",
+                         help=f"width of the song map's time axis (default {song_map.DEFAULT_WIDTH})")
+    analyze.add_argument("--overwrite", action="store_true", help="replace the --out or --map file even if this "
+                         "command did not write it (never the sound file itself)")
 
     bake = commands.add_parser(
         "bake", help="bake a sound strip's frames (or a chunk of them); the .blend is not changed",
@@ -377,15 +384,34 @@ def check_csv_target(out: Path, sound: Path, overwrite: bool) -> None:
 
 
 def _analyze(args) -> int:
+    if not (args.out or args.map):
+        raise _UsageError("give --out CSV, --map PNG or both")
+    picture = Path(bpy.path.abspath(args.map)) if args.map else None
+    if picture is not None and picture.suffix.lower() != ".png":
+        raise UserError(f"The song map is a PNG picture: name it .png, not '{picture.name}'")
+    if picture is not None and picture.exists() and not args.overwrite:
+        raise UserError(f"{picture} exists: choose another --map file, or add --overwrite to replace it")
     scene = _scene(args)
     sound_strip = strips.find_sound_strip(scene, args.strip)
     timing = strips.strip_timing(scene, sound_strip)
     sound = strips.sound_file(sound_strip)
-    out = Path(bpy.path.abspath(args.out))
-    check_csv_target(out, sound, args.overwrite)
+    out = Path(bpy.path.abspath(args.out)) if args.out else None
+    if out is not None:
+        check_csv_target(out, sound, args.overwrite)
     beats_per_bar = args.beats_per_bar if args.beats_per_bar is not None else int(
         scene.neural_aesthetics.beats_per_bar)
     track = audio.analyze(sound, timing, audio.AnalysisParams(beats_per_bar=beats_per_bar))
+    if picture is not None:
+        song_map.write_png(picture, track, args.map_width)
+        print(f"{COMMAND}: wrote the song map of {timing.n_frames} frames to {picture}")
+    if out is not None:
+        _write_csv(out, track)
+    return EXIT_OK
+
+
+def _write_csv(out: Path, track) -> None:
+    """The features CSV, one row per scene frame, written atomically (never half a file)."""
+    timing = track.timing
     names = sorted(track.channels)
     text = io.StringIO(newline="")
     writer = csv.writer(text)
@@ -401,7 +427,6 @@ def _analyze(args) -> int:
         temporary.unlink(missing_ok=True)
         raise
     print(f"{COMMAND}: wrote {timing.n_frames} frames x {len(names)} features to {out}")
-    return EXIT_OK
 
 
 def _print_device(backend: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bpy
 
 from . import live_preview  # (the live preview's frame handler and draw callback)
-from .verbs import (add_visualizer, audio_features, job_progress, resync, style_files, style_sheet,
+from .verbs import (add_visualizer, audio_features, job_progress, resync, song_map, style_files, style_sheet,
                     style_timeline, train_style, use_frames, view_transform)
 from . import cli
 from .settings import preferences, properties
@@ -14,7 +14,7 @@ from . import gpu_render
 
 # Every module with operator classes, each listing them in its CLASSES.
 OPERATOR_MODULES = (add_visualizer, resync, use_frames, style_files, train_style, preferences, audio_features,
-                    job_progress, style_timeline, view_transform, style_sheet)
+                    job_progress, style_timeline, view_transform, style_sheet, song_map)
 
 _cli_handle = None
 

@@ -30,6 +30,7 @@ from . import style_timeline
 from ..operators.verbs import train_style as training
 from ..operators.verbs.add_visualizer import NEURAL_AESTHETICS_OT_add_visualizer_strip as AddVisualizer
 from ..operators.verbs.audio_features import NEURAL_AESTHETICS_OT_bake_audio_features as BakeAudioFeatures
+from ..operators.verbs import song_map
 from ..operators.verbs.resync import NEURAL_AESTHETICS_OT_resync as Resync
 from ..operators.verbs.style_sheet import NEURAL_AESTHETICS_OT_preview_styles as PreviewStyles
 from ..operators.verbs.train_style import NEURAL_AESTHETICS_OT_train_style as TrainStyle
@@ -183,6 +184,10 @@ def draw_audio(panel, context):
     if text:
         layout.label(text=text, icon=icon)
     _button(layout, BakeAudioFeatures, context, icon="GRAPH")
+    layout.operator(song_map.NEURAL_AESTHETICS_OT_song_map.bl_idname, icon="IMAGE_DATA")
+    image = song_map.map_image(strip)
+    if image is not None:
+        layout.template_icon(icon_value=layout.icon(image), scale=8.0)
 
 
 # --- Bake Details (closed) -------------------------------------------------------------------------

@@ -10,6 +10,8 @@ Writes:
   above the onset strength of each frame, so a drum hit can be seen moving the picture;
 - ``transition.png``: a style timeline's change from nebula to lava at 4 s, baked as a
   crossfade and as a morph over the second before it (every third frame).
+- ``song_map.png``: the song map (``core.render.song_map``) of a generated 48 s song in
+  three parts (A minor with drums, D minor without kick and with a lead, A minor again).
 
 Deterministic: the music is generated from a seed and bakes are a function of the seed.
 Pillow, scipy and soundfile come from the extension's wheels when the venv lacks them
@@ -40,7 +42,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import synth_music  # noqa: E402
 from neural_aesthetics.core import audio
-from neural_aesthetics.core.render import imageio, style, timeline, visualizer  # noqa: E402
+from neural_aesthetics.core.render import imageio, song_map, style, timeline, visualizer  # noqa: E402
 from neural_aesthetics.core.render.preview import Preview  # noqa: E402
 from neural_aesthetics.core.audio.timing import Timing  # noqa: E402
 from neural_aesthetics.core.render.visualizer import BakeRequest  # noqa: E402
@@ -132,20 +134,42 @@ def transition_strip(music: Path, folder: Path, before: str = "nebula", after: s
     return strip
 
 
+def song_map_picture(path: Path, width: int = 1400) -> None:
+    """The song map of a generated song in three parts, on a 24 fps strip from frame 1."""
+    parts = (synth_music.Part(120.0, 8, key=45, progression=1),
+             synth_music.Part(120.0, 8, key=50, progression=2, kick=False, lead=True),
+             synth_music.Part(120.0, 8, key=45, progression=1))
+    track = synth_music.render_beat_track(parts, sample_rate=44100, seed=2)
+    seconds = len(track.samples) / track.sample_rate
+    timing = Timing(FPS, 1.0, 1, 1 + int(np.ceil(seconds * FPS)))
+    song_map.write_png(path, audio.analyze_samples(track.samples.mean(axis=1), track.sample_rate, timing), width)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
     parser.add_argument("--style", default="neon", help="style of the filmstrip")
+    parser.add_argument("--only", choices=("styles", "filmstrip", "transition", "song_map"), help="write just this picture")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.only == "song_map":
+        song_map_picture(args.out / "song_map.png")
+        print(f"wrote {args.out / 'song_map.png'}")
+        return 0
     with tempfile.TemporaryDirectory() as folder:
         music = Path(folder) / "music.wav"
         samples, _hits = synth_music.render_demo_clip(seconds=SECONDS, seed=0)
         synth_music.write_wav(music, samples, 44100)
-        contact_sheet(music, ROOT / "styles").save(args.out / "styles.png", optimize=True)
-        filmstrip(music, ROOT / "styles" / f"{args.style}.safetensors").save(args.out / "filmstrip.png", optimize=True)
-        transition_strip(music, Path(folder)).save(args.out / "transition.png", optimize=True)
-    print(f"wrote {args.out / 'styles.png'}, {args.out / 'filmstrip.png'} and {args.out / 'transition.png'}")
+        if args.only in (None, "styles"):
+            contact_sheet(music, ROOT / "styles").save(args.out / "styles.png", optimize=True)
+        if args.only in (None, "filmstrip"):
+            filmstrip(music, ROOT / "styles" / f"{args.style}.safetensors").save(args.out / "filmstrip.png",
+                                                                                 optimize=True)
+        if args.only in (None, "transition"):
+            transition_strip(music, Path(folder)).save(args.out / "transition.png", optimize=True)
+    if args.only is None:
+        song_map_picture(args.out / "song_map.png")
+    print(f"wrote the pictures in {args.out}")
     return 0
 
 

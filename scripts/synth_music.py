@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["render_demo_clip", "quiet_passage_s", "Part", "BeatTrack", "render_beat_track", "write_wav", "main"]
+__all__ = ["render_demo_clip", "quiet_passage_s", "Part", "BeatTrack", "render_beat_track", "Chord", "ChordTrack",
+           "POP_PROGRESSION", "MINOR_PROGRESSION", "JAZZ_PROGRESSION", "render_chord_track", "write_wav", "main"]
 
 PEAK = 0.89  # about -1 dBFS
 
@@ -104,6 +105,14 @@ def _pad_note(tau, hz, length_s):
         tone += level * np.sin(2.0 * np.pi * hz * harmonic * tau)
     envelope = _attack(tau, 0.3) * np.clip((length_s + 0.3 - tau) / 0.3, 0.0, 1.0)
     return tone * envelope
+
+
+def _pluck(tau, hz):
+    """A plucked string: bright attack, harmonics dying faster than the fundamental."""
+    tone = np.zeros_like(tau)
+    for harmonic in range(1, 5):
+        tone += np.sin(2.0 * np.pi * hz * harmonic * tau) * np.exp(-tau * (3.0 + 4.0 * harmonic)) / harmonic
+    return tone * _attack(tau, 0.002)
 
 
 def _mixer(out: np.ndarray, sample_rate: int):
@@ -302,6 +311,105 @@ def render_beat_track(parts=(Part(120.0, 8), Part(140.0, 8)), sample_rate: int =
         out *= PEAK / peak
     track.samples = np.clip(out, -1.0, 1.0).astype(np.float32)
     track.hits_s = sorted(hits)
+    return track
+
+
+# --- chord progressions with exact truth (key and chord tests) ------------------------------
+
+_CHORD_INTERVALS = {"maj": (0, 4, 7), "min": (0, 3, 7), "7": (0, 4, 7, 10), "m7": (0, 3, 7, 10),
+                    "maj7": (0, 4, 7, 11)}
+
+
+@dataclass(frozen=True)
+class Chord:
+    """A chord as semitones of its root above the key's tonic and a quality
+    (``"maj"``, ``"min"``, ``"7"``, ``"m7"`` or ``"maj7"``)."""
+
+    offset: int
+    quality: str = "maj"
+
+
+POP_PROGRESSION = (Chord(0), Chord(7), Chord(9, "min"), Chord(5))
+"""I - V - vi - IV of a major key."""
+MINOR_PROGRESSION = (Chord(0, "min"), Chord(8), Chord(3), Chord(7))
+"""i - VI - III - V of a minor key (the V major, as in harmonic minor)."""
+JAZZ_PROGRESSION = (Chord(2, "m7"), Chord(7, "7"), Chord(0, "maj7"), Chord(9, "m7"))
+"""ii7 - V7 - Imaj7 - vi7 of a major key."""
+
+
+@dataclass
+class ChordTrack:
+    """What :func:`render_chord_track` made: stereo samples and the exact truth.
+
+    ``beats_s``: every beat's time in seconds; ``beat_chords``: per beat the sounding
+    chord as ``(root pitch class, quality)`` (C = 0); ``key``: ``(tonic pitch class,
+    minor)``.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    key: tuple
+    beats_s: list = field(default_factory=list)
+    beat_chords: list = field(default_factory=list)
+
+
+def render_chord_track(progression=POP_PROGRESSION, tonic: int = 0, minor: bool = False, bpm: float = 110.0,
+                       beats_per_chord: int = 4, repeats: int = 2, drums: bool = True, arpeggio: bool = True,
+                       sample_rate: int = 22050, seed: int = 0, tail_s: float = 0.5) -> ChordTrack:
+    """A chord progression in a known key: pad, bass, plucked arpeggio and (optionally) drums.
+
+    Args:
+        progression: :class:`Chord` s relative to ``tonic``, played in order ``repeats`` times.
+        tonic: the key's tonic pitch class (C = 0 .. B = 11); ``minor``: a minor key.
+        bpm: beats per minute; every chord lasts ``beats_per_chord`` beats.
+        drums: kick on beats 1 and 3, snare on 2 and 4, hats on the eighths.
+        arpeggio: a plucked arpeggio of the chord tones on the eighths (with passing
+            notes of the key's scale on some off-beats, as a melody would).
+        seed: chooses the voicing's register, the noise and the passing notes.
+    """
+    if not (bpm > 0 and beats_per_chord >= 1 and repeats >= 1 and progression):
+        raise ValueError("need bpm > 0, beats_per_chord >= 1, repeats >= 1 and at least one chord")
+    rng = np.random.default_rng(seed)
+    beat_s = 60.0 / bpm
+    chords = list(progression) * repeats
+    total_s = len(chords) * beats_per_chord * beat_s + tail_s
+    out = np.zeros((int(round(total_s * sample_rate)), 2), dtype=np.float64)
+    add = _mixer(out, sample_rate)
+    scale = (0, 2, 3, 5, 7, 8, 10) if minor else (0, 2, 4, 5, 7, 9, 11)
+    base = 55 + int(rng.integers(0, 6))  # the lowest voicing note: G3 .. C4
+    track = ChordTrack(samples=out, sample_rate=sample_rate, key=(tonic % 12, bool(minor)))
+    for index, chord in enumerate(chords):
+        start = index * beats_per_chord * beat_s
+        length = beats_per_chord * beat_s
+        root_pc = (tonic + chord.offset) % 12
+        root = base + (root_pc - base) % 12
+        tones = [root + interval for interval in _CHORD_INTERVALS[chord.quality]]
+        for voice, note in enumerate(tones):
+            add(start, length + 0.3, lambda tau, hz=_midi_hz(note), l=length: _pad_note(tau, hz, l),
+                pan=-0.4 if voice % 2 else 0.4, gain=0.05)
+        for beat in range(beats_per_chord):
+            t = start + beat * beat_s
+            track.beats_s.append(t)
+            track.beat_chords.append((root_pc, chord.quality))
+            add(t, beat_s, lambda tau, hz=_midi_hz(root - 12), l=beat_s: _bass(tau, hz, l, sample_rate), gain=0.5)
+            for half in range(2):
+                when = t + half * beat_s / 2.0
+                if arpeggio:
+                    note = tones[(2 * beat + half) % len(tones)] + 12
+                    if half and rng.random() < 0.25:  # a passing note of the scale
+                        note = 60 + (tonic + scale[int(rng.integers(len(scale)))]) % 12
+                    add(when, beat_s / 2.0, lambda tau, hz=_midi_hz(note): _pluck(tau, hz), pan=0.2, gain=0.12)
+                if drums:
+                    add(when, 0.15, lambda tau: _hat(tau, rng, sample_rate), pan=0.35, gain=0.6)
+            if drums:
+                if beat % 2 == 0:
+                    add(t, 0.6, lambda tau: _kick(tau, rng, sample_rate), gain=0.9)
+                else:
+                    add(t, 0.4, lambda tau: _snare(tau, rng, sample_rate), pan=-0.1, gain=0.75)
+    peak = float(np.max(np.abs(out))) if len(out) else 0.0
+    if peak > 0:
+        out *= PEAK / peak
+    track.samples = np.clip(out, -1.0, 1.0).astype(np.float32)
     return track
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -33,3 +37,20 @@ def strip_folder(sound) -> Path:
     """Where a strip's frames go under an output folder: ``<.blend name>/<strip id>`` (the
     test scenes are saved as ``project.blend``)."""
     return Path("project") / sys.modules[f"{INSTALLED_MODULE}.operators.blender.strips"].strip_id(sound)
+
+
+def read_png8(path) -> np.ndarray:
+    """The (H, W, 3) uint8 pixels of an 8-bit RGB PNG as ``imageio.encode_png`` writes it (Up filter)."""
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    position, chunks = 8, {}
+    while position < len(data):
+        length, = struct.unpack(">I", data[position:position + 4])
+        kind = data[position + 4:position + 8]
+        chunks[kind] = chunks.get(kind, b"") + data[position + 8:position + 8 + length]
+        position += 12 + length
+    width, height, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert (depth, colour) == (8, 2)
+    raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8).reshape(height, 1 + 3 * width)
+    assert np.all(raw[:, 0] == 2)
+    return np.cumsum(raw[:, 1:], axis=0, dtype=np.uint8).reshape(height, width, 3)

@@ -40,7 +40,9 @@ def assert_sane(track):
     for name, values in track.channels.items():
         assert values.dtype == np.float32 and values.shape == (track.timing.n_frames,), name
         assert np.all(np.isfinite(values)), name
-        if name not in ("rms", "onset_strength", "tempo_bpm", "centroid_hz", "section", "beats_per_bar"):
+        if name in ("key_index", "chord_root"):  # pitch classes
+            assert set(np.unique(values)) <= set(range(12)), name
+        elif name not in ("rms", "onset_strength", "tempo_bpm", "centroid_hz", "section", "beats_per_bar"):
             assert values.min() >= 0 and values.max() <= 1, name
 
 

@@ -78,3 +78,35 @@ def test_a_muted_strip_is_refused_with_a_sentence(sound_scene):
 def test_an_unknown_feature_is_refused_naming_the_valid_ones(sound_scene):
     with pytest.raises(RuntimeError, match="Unknown feature.*kick.*choose from.*bass"):
         bpy.ops.neural_aesthetics.bake_audio_features(features="loudness,kick")
+
+
+def test_chord_markers_name_each_chord_on_the_frame_it_starts(sound_scene):
+    scene, strip = sound_scene
+    assert bpy.ops.neural_aesthetics.bake_audio_features(features="chord_change,chord_root",
+                                                         chord_markers=True) == {"FINISHED"}
+    track = expected_track(scene, strip)
+    frames = track.timing.frames()
+    markers = sorted((m.frame, m.name) for m in scene.timeline_markers if m.name.startswith("NA music chord "))
+    assert len(markers) >= 2  # the clip changes chord every bar
+    assert [frame for frame, _name in markers] == [int(f) for f in frames[track["chord_change"] == 1]]
+    names = installed("core.audio.harmony").PITCH_NAMES
+    for frame, name in markers:
+        row = frame - track.timing.frame_first
+        assert name.split()[-1].startswith(names[int(track["chord_root"][row])]), name
+
+
+def test_song_map_draws_the_strips_analysis_into_a_packed_image(sound_scene):
+    scene, strip = sound_scene
+    assert bpy.ops.neural_aesthetics.song_map(width=400) == {"FINISHED"}
+    image = bpy.data.images[f"Song Map: {strip.name}"]
+    assert image.packed_file is not None  # travels with the .blend
+    drawn = installed("core.render.song_map").render(expected_track(scene, strip), 400)
+    height, width, _ = drawn.rgb.shape
+    assert tuple(image.size) == (width, height)
+    pixels = np.empty(width * height * 4, dtype=np.float32)
+    image.pixels.foreach_get(pixels)
+    levels = np.rint(pixels.reshape(height, width, 4)[::-1, :, :3] * 255)
+    np.testing.assert_array_equal(levels, np.rint(drawn.rgb * 255))
+    strip.frame_start += 10  # a moved strip: the map is redrawn in place
+    assert bpy.ops.neural_aesthetics.song_map(width=400) == {"FINISHED"}
+    assert len([i for i in bpy.data.images if i.name.startswith("Song Map: ")]) == 1

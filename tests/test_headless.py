@@ -7,9 +7,10 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from helpers import INSTALLED_MODULE, ROOT, strip_folder
+from helpers import INSTALLED_MODULE, ROOT, read_png8, strip_folder
 
 bpy = pytest.importorskip("bpy", reason="needs the bpy wheel: run `make test`")
 
@@ -49,7 +50,8 @@ def test_add_strip_command_adds_the_strip_and_saves_a_copy(cli, sound_scene, tmp
         (["bake", "--size", "big"], 2, "size must look like 1920x1080"),
         (["bake", "--frames", "20-10"], 2, "ends before it starts"),
         (["bake", "--frames", "500-600"], 1, "outside the strip"),
-        (["analyze"], 2, "the following arguments are required: --out"),
+        (["analyze"], 2, "give --out CSV, --map PNG or both"),
+        (["analyze", "--map", "song.jpg"], 1, "name it .png"),
         (["add-strip", "--save", "--save-as", "x.blend"], 2, "not allowed with argument"),
         (["bake", "--frobnicate"], 2, "unrecognized arguments: --frobnicate"),
         ([], 2, "give a command"),
@@ -114,6 +116,17 @@ def test_beats_per_bar_from_the_command_line_sets_the_bars_but_not_the_blend(cli
     beats = [i for i, r in enumerate(rows) if float(r["beat"])]
     assert len(downbeats) >= 2 and all(beats.index(b) % 3 == beats.index(downbeats[0]) % 3 for b in downbeats)
     assert scene.neural_aesthetics.beats_per_bar == "0"  # the scene's own setting is untouched
+
+
+def test_analyze_map_writes_the_song_map_of_the_strip(cli, sound_scene, tmp_path):
+    scene, sound = sound_scene
+    out = tmp_path / "song.png"
+    assert cli.main(["analyze", "--map", str(out), "--map-width", "300"]) == 0
+    pixels = read_png8(out)
+    tools = sys.modules[f"{INSTALLED_MODULE}.operators.verbs.audio_features"]
+    drawn = sys.modules[f"{INSTALLED_MODULE}.core.render.song_map"].render(tools.analyse_strip(scene, sound), 300)
+    np.testing.assert_array_equal(pixels, np.rint(drawn.rgb * 255).astype(np.uint8))
+    assert drawn.columns_of_frame(sound.frame_final_start).start == drawn.left
 
 
 def test_command_is_registered_with_blender(ext):

@@ -32,6 +32,10 @@ def full_track(seed: int = 0, n: int = N) -> dict[str, np.ndarray]:
         "section_change": np.isin(frames, [0, 160]).astype(np.float32),
     }
     track.update({f"chroma_{k}": chroma[:, k] for k in range(12)})
+    track.update(key_index=np.zeros(n), key_minor=np.zeros(n), key_confidence=np.full(n, 0.8),
+                 chord_present=np.ones(n), chord_root=np.where(frames < 120, 0.0, 9.0),
+                 chord_minor=(frames >= 120).astype(np.float32), chord_seventh=np.zeros(n),
+                 chord_change=np.isin(frames, [0, 120]).astype(np.float32))
     return {name: np.asarray(values, np.float32) for name, values in track.items()}
 
 
@@ -148,3 +152,18 @@ def test_smoothing_is_in_seconds_not_frames():
 def test_bad_settings_are_refused(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
         mapping.plan(basic_track(), FPS, 8, seed=0, **kwargs)
+
+
+def test_harmony_preset_tints_by_key_and_moves_on_chord_changes():
+    track = full_track()
+    result = mapping.plan(track, FPS, 8, seed=3, preset="harmony", strengths={"pulse": 0.0})
+    step = steps(result.latents)
+    assert step[120:128].max() > 3 * step[60:110].max()  # the chord change moves the picture...
+    assert result.zoom[121:126].max() > 1.05 > result.zoom[60:110].max()  # ...with a zoom kick
+    assert abs(result.rotation[140] - result.rotation[100]) > 0.3  # ...and a turn
+    other_key = dict(track, key_index=np.full(N, 7.0))  # the same song in G: another tint throughout
+    tinted = mapping.plan(other_key, FPS, 8, seed=3, preset="harmony", strengths={"pulse": 0.0})
+    assert np.abs(tinted.latents[:100] - result.latents[:100]).mean() > 0.3
+    np.testing.assert_array_equal(tinted.zoom, result.zoom)
+    balanced = mapping.plan(track, FPS, 8, seed=3, preset="balanced")  # harmony off: the key changes nothing
+    np.testing.assert_array_equal(balanced.latents, mapping.plan(other_key, FPS, 8, seed=3, preset="balanced").latents)

@@ -10,6 +10,7 @@ Modules, in the order the data flows:
   split, level).
 - ``beats``: tempo curve, beat tracking, downbeats and onset refinement from an onset envelope.
 - ``sections``: where the song changes section.
+- ``harmony``: key per section and chord per beat from the pitch-class energies.
 - ``grid``: series of file time (``Grid``, ``SoundAnalysis``) and their integration over frames.
 - ``song``: the timing-independent analysis of a song (``analyze_sound``, ``analyze_file``).
 - ``features``: per-frame channels (``frame_features``) and the entry point ``analyze``;
@@ -27,13 +28,13 @@ from .params import (BASIC_CHANNELS, BEAT_CHANNELS, CHANNELS, CHROMA_CHANNELS, M
 from .decoding import check_exists, decode, duration_s
 from .grid import SoundAnalysis
 from .song import ANALYSING, analyze_file, analyze_sound
-from .features import FeatureTrack, analyze, analyze_samples, frame_features, sound_analysis
+from .features import FeatureTrack, analyze, analyze_samples, frame_features, harmony_of, sound_analysis
 from .timing import Timing
 
 __all__ = [
     "AnalysisParams", "AudioError", "ChannelShape", "FeatureTrack", "SoundAnalysis", "Timing",
     "BASIC_CHANNELS", "BEAT_CHANNELS", "CHANNELS", "CHROMA_CHANNELS", "SECTION_CHANNELS",
     "PULSE_CHANNELS", "MAX_BEATS_PER_BAR", "MAX_DURATION_S", "SAMPLE_RATE_RANGE_HZ", "ANALYSING",
-    "analyze", "analyze_file", "analyze_samples", "analyze_sound", "frame_features", "sound_analysis",
+    "analyze", "analyze_file", "analyze_samples", "analyze_sound", "frame_features", "harmony_of", "sound_analysis",
     "check_exists", "check_duration", "decode", "duration_s",
 ]

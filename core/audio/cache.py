@@ -29,7 +29,7 @@ import numpy as np
 __all__ = ["AnalysisCache", "ENGINE_VERSION", "content_digest"]
 
 # Bump when the analysis changes its results: old entries then simply stop matching.
-ENGINE_VERSION = "audio-engine-2"  # 2: pulse clarity, heard meter, beats on weak pulses
+ENGINE_VERSION = "audio-engine-3"  # 2: pulse clarity, heard meter, beats on weak pulses; 3: keys and chords
 
 _CHUNK = 1 << 22
 

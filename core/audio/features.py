@@ -87,6 +87,15 @@ Channels (``CHANNELS``; the band names come from ``AnalysisParams.bands``):
 ``section_change``
     1.0 on the first frame of every section (including the first, at the file's start;
     none in an all-silent file).
+``key_index``, ``key_minor``, ``key_confidence``
+    The key of the frame's section (see :mod:`.harmony`): its tonic pitch class 0..11
+    (C = 0, float32 holding integers), 1.0 for a minor key (else 0), and 0..1 how sure.
+``chord_present``, ``chord_root``, ``chord_minor``, ``chord_seventh``, ``chord_change``
+    The chord of the beat sounding at the frame's end (one chord per beat): 1.0 where a
+    chord sounds (0 for "no chord": silence, drums alone); its root pitch class 0..11 (0
+    without a chord); 1.0 for a minor (minor or minor seventh) chord; 1.0 for a seventh
+    chord (dominant, minor or major seventh); 1.0 on the frame that contains the start of
+    each chord.
 
 Normalisation (``AnalysisParams.normalise`` or per channel in ``shapes``):
 ``"percentile"`` (default) as described above, or ``"adaptive"``: the channel's linear
@@ -110,6 +119,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..progress import CancelToken, ProgressCallback
+from . import harmony as harmony_tools
 from . import smoothing
 from .cache import AnalysisCache
 from .decoding import check_exists
@@ -131,6 +141,7 @@ class FeatureTrack:
         channels: name -> float32 array of shape ``(timing.n_frames,)``.
         beats_s, downbeats_s, sections_s: event times in file seconds (sections: the
             start of every section after the first).
+        harmony: the song's chords and keys (:class:`.harmony.Harmony`), None if not analysed.
     """
 
     timing: Timing
@@ -138,6 +149,7 @@ class FeatureTrack:
     beats_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     downbeats_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     sections_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    harmony: harmony_tools.Harmony | None = None
 
     def __getitem__(self, name: str) -> np.ndarray:
         try:
@@ -238,6 +250,15 @@ def _tempo_and_phase(beat_s: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray,
     return tempo, np.minimum(phase, 1.0)
 
 
+def harmony_of(sound: SoundAnalysis) -> harmony_tools.Harmony:
+    """Chords per beat and keys per section of an analysed sound (see :mod:`.harmony`)."""
+    duration = sound.duration_s
+    edges = harmony_tools.segment_edges(sound.beats_s, duration)
+    grid = sound.grids.get("chroma")
+    chroma = grid_means(grid, edges, duration) if grid is not None and len(edges) > 1 else np.zeros((len(edges) - 1, 12))
+    return harmony_tools.estimate(chroma, edges, sound.sections_s)
+
+
 def frame_features(sound: SoundAnalysis, timing: Timing, params: AnalysisParams = AnalysisParams()) -> FeatureTrack:
     """The per-frame channels of an analysed sound for ``timing`` (see the module docstring)."""
     duration = sound.duration_s
@@ -331,6 +352,9 @@ def frame_features(sound: SoundAnalysis, timing: Timing, params: AnalysisParams 
     channels["section"] = np.maximum(np.searchsorted(section_rows, np.arange(n), side="right") - 1, 0).astype(
         np.float64)
 
+    song_harmony = harmony_of(sound)
+    channels.update(harmony_tools.frame_channels(song_harmony, edges))
+
     event_channels = set(BEAT_CHANNELS + SECTION_CHANNELS)
     for name, shape in shapes.items():
         values = channels[name]
@@ -354,7 +378,8 @@ def frame_features(sound: SoundAnalysis, timing: Timing, params: AnalysisParams 
                 part, nan=0.0, posinf=0.0, neginf=0.0)
         out[name] = values
     return FeatureTrack(timing=timing, channels=out, beats_s=sound.beats_s.copy(),
-                        downbeats_s=sound.downbeats_s.copy(), sections_s=sound.sections_s.copy())
+                        downbeats_s=sound.downbeats_s.copy(), sections_s=sound.sections_s.copy(),
+                        harmony=song_harmony)
 
 
 
@@ -440,9 +465,10 @@ def analyze(path: str | os.PathLike, timing: Timing, params: AnalysisParams = An
     if arrays is not None and all(f"channel.{name}" in arrays for name in names):
         return FeatureTrack(timing=timing, channels={name: arrays[f"channel.{name}"] for name in names},
                             beats_s=arrays["beats_s"], downbeats_s=arrays["downbeats_s"],
-                            sections_s=arrays["sections_s"])
+                            sections_s=arrays["sections_s"], harmony=harmony_tools.Harmony.from_arrays(arrays))
     track = frame_features(_load_sound(path, params, cache, sound_key, progress, cancel), timing, params)
     stored = {f"channel.{name}": values for name, values in track.channels.items()}
-    stored.update(beats_s=track.beats_s, downbeats_s=track.downbeats_s, sections_s=track.sections_s)
+    stored.update(beats_s=track.beats_s, downbeats_s=track.downbeats_s, sections_s=track.sections_s,
+                  **track.harmony.to_arrays())
     cache.store(frames_key, stored)
     return track

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import UserError
+from .harmony import HARMONY_CHANNELS
 
 DEFAULT_BANDS = (("bass", 20.0, 250.0), ("low_mid", 250.0, 2000.0), ("high_mid", 2000.0, 6000.0),
                  ("treble", 6000.0, 20000.0))
@@ -20,7 +21,8 @@ BEAT_CHANNELS = ("beat", "downbeat", "tempo_bpm", "beat_phase")  # from the beat
 PULSE_CHANNELS = ("beat_confidence", "beats_per_bar")
 SECTION_CHANNELS = ("section", "section_change")
 CHANNELS = (BASIC_CHANNELS + BEAT_CHANNELS + PULSE_CHANNELS + tuple(name for name, _lo, _hi in DEFAULT_BANDS)
-            + ("centroid_hz", "flux") + CHROMA_CHANNELS + ("percussive", "harmonic") + SECTION_CHANNELS)
+            + ("centroid_hz", "flux") + CHROMA_CHANNELS + ("percussive", "harmonic") + SECTION_CHANNELS
+            + HARMONY_CHANNELS)
 READABLE_FORMATS = "WAV, FLAC, OGG (Vorbis/Opus), MP3, AIFF or M4A/AAC"  # M4A/AAC: with PyAV or inside Blender
 NORMALISE_MODES = ("percentile", "adaptive")
 MAX_BEATS_PER_BAR = 16
@@ -162,8 +164,8 @@ class AnalysisParams:
 
     def channel_names(self) -> tuple[str, ...]:
         """Every channel :func:`analyze` produces with these parameters, in a fixed order."""
-        return (BASIC_CHANNELS + BEAT_CHANNELS + PULSE_CHANNELS + self.band_names() + ("centroid_hz", "flux") + CHROMA_CHANNELS
-                + ("percussive", "harmonic") + SECTION_CHANNELS)
+        return (BASIC_CHANNELS + BEAT_CHANNELS + PULSE_CHANNELS + self.band_names() + ("centroid_hz", "flux")
+                + CHROMA_CHANNELS + ("percussive", "harmonic") + SECTION_CHANNELS + HARMONY_CHANNELS)
 
 
 # Parameters that only affect the per-frame stage: not part of the sound-analysis cache key.

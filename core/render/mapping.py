@@ -20,10 +20,18 @@ seconds, mixed by a named *preset* (see ``PRESETS`` and ``EFFECTS``):
 ``sections``
     each section of the song (``section`` / ``section_change``) has its own seeded
     latent offset; the change crossfades over ``smoothing_s``.
+``harmony``
+    the key tints the palette: each of the 24 keys (``key_index``, ``key_minor``) has its
+    own seeded latent offset, weighted by ``key_confidence`` and crossfaded over
+    ``KEY_FADE`` times ``smoothing_s``; each chord (``chord_root``, ``chord_minor``,
+    ``chord_seventh``; none where ``chord_present`` is 0) adds its own smaller offset that
+    glides in over ``smoothing_s``, and every chord change (``chord_change``) kicks the
+    zoom and turns the picture a step (both easing over ``smoothing_s``).
 
 Channels a track lacks disable the effects that need them (``flow`` falls back from
 ``loudness`` to ``rms``; ``pulse`` needs ``onset``; ``chroma`` needs ``chroma_0``..``11``;
-``bass`` needs ``bass``; ``sections`` needs ``section`` or ``section_change``), so a track
+``bass`` needs ``bass``; ``sections`` needs ``section`` or ``section_change``; ``harmony``
+needs the key and chord channels), so a track
 with only ``rms, loudness, onset_strength, onset`` still plans ``flow`` and ``pulse``.
 Smoothing is zero-phase (a one-pole filter run forward then backward), and every rate is
 in seconds: the same music gives the same picture at the same time whatever the frame
@@ -112,17 +120,18 @@ def first_latent(latent_dim: int, seed: int = 0) -> np.ndarray:
 
 # --- presets -------------------------------------------------------------------------------
 
-EFFECTS = ("flow", "pulse", "chroma", "bass", "sections")
+EFFECTS = ("flow", "pulse", "chroma", "bass", "sections", "harmony")
 """The effects a preset mixes; ``strengths`` and ``smoothing_s`` are keyed by these."""
-DEFAULT_SMOOTHING_S = {"flow": 0.3, "pulse": 0.25, "chroma": 0.6, "bass": 0.12, "sections": 1.5}
+DEFAULT_SMOOTHING_S = {"flow": 0.3, "pulse": 0.25, "chroma": 0.6, "bass": 0.12, "sections": 1.5, "harmony": 0.3}
 """Default smoothing per effect in seconds (``pulse``: the decay time constant)."""
 PRESETS = {
-    "balanced": {"flow": 1.0, "pulse": 1.0, "chroma": 0.6, "bass": 0.6, "sections": 1.0},
-    "pulse": {"flow": 0.4, "pulse": 1.6, "chroma": 0.0, "bass": 0.0, "sections": 0.5},
-    "flow": {"flow": 1.6, "pulse": 0.3, "chroma": 0.4, "bass": 0.0, "sections": 0.5},
-    "chroma": {"flow": 0.5, "pulse": 0.3, "chroma": 1.6, "bass": 0.0, "sections": 0.5},
-    "bass": {"flow": 0.5, "pulse": 0.5, "chroma": 0.0, "bass": 1.6, "sections": 0.5},
-    "sections": {"flow": 0.7, "pulse": 0.3, "chroma": 0.3, "bass": 0.0, "sections": 1.6},
+    "balanced": {"flow": 1.0, "pulse": 1.0, "chroma": 0.6, "bass": 0.6, "sections": 1.0, "harmony": 0.0},
+    "pulse": {"flow": 0.4, "pulse": 1.6, "chroma": 0.0, "bass": 0.0, "sections": 0.5, "harmony": 0.0},
+    "flow": {"flow": 1.6, "pulse": 0.3, "chroma": 0.4, "bass": 0.0, "sections": 0.5, "harmony": 0.0},
+    "chroma": {"flow": 0.5, "pulse": 0.3, "chroma": 1.6, "bass": 0.0, "sections": 0.5, "harmony": 0.0},
+    "bass": {"flow": 0.5, "pulse": 0.5, "chroma": 0.0, "bass": 1.6, "sections": 0.5, "harmony": 0.0},
+    "sections": {"flow": 0.7, "pulse": 0.3, "chroma": 0.3, "bass": 0.0, "sections": 1.6, "harmony": 0.0},
+    "harmony": {"flow": 0.5, "pulse": 0.3, "chroma": 0.0, "bass": 0.0, "sections": 0.3, "harmony": 1.6},
 }
 """Preset name -> strength of each effect. ``balanced`` is the default."""
 DEFAULT_PRESET = "balanced"
@@ -143,6 +152,16 @@ WARP_PHASE_SPEED = 1.3
 """Radians per second the warp pattern travels."""
 SECTION_MAGNITUDE = 1.2
 """Typical size of a section's latent offset entries (times strength)."""
+KEY_MAGNITUDE = 1.0
+"""Typical size of a key's latent offset entries (times strength and key confidence)."""
+KEY_FADE = 4.0
+"""A key change crossfades over this many times the harmony smoothing."""
+CHORD_MAGNITUDE = 0.6
+"""Typical size of a chord's latent offset entries (times strength)."""
+CHORD_ZOOM = 0.06
+"""Extra zoom right after a chord change (times strength), easing out."""
+CHORD_TURN = 0.35
+"""Radians the picture turns per chord change (times strength), eased in."""
 
 
 def _checked_settings(preset: str, strengths: dict | None, smoothing_s: dict | None,
@@ -249,6 +268,29 @@ def _section_index(channel) -> np.ndarray | None:
     return None
 
 
+def _harmony_motion(channel, rng: np.random.Generator, n: int, latent_dim: int, fps: float, weight: float,
+                    smoothing_s: float):
+    """``(latent offsets, zoom factors, rotation)`` of the ``harmony`` effect, or None (off / no channels)."""
+    names = ("key_index", "key_minor", "key_confidence", "chord_present", "chord_root", "chord_minor",
+             "chord_seventh", "chord_change")
+    values = {name: channel("harmony", name) for name in names}
+    if weight <= 0 or any(v is None for v in values.values()):
+        return None
+    key = (np.clip(np.rint(values["key_index"]), 0, 11) + 12 * (values["key_minor"] > 0.5)).astype(np.int64)
+    key_offsets = rng.standard_normal((24, latent_dim)) * KEY_MAGNITUDE
+    tint = key_offsets[key] * np.clip(values["key_confidence"], 0.0, 1.0)[:, None]
+    chord = (np.clip(np.rint(values["chord_root"]), 0, 11) + 12 * (values["chord_minor"] > 0.5)
+             + 24 * (values["chord_seventh"] > 0.5)).astype(np.int64)
+    chord_offsets = rng.standard_normal((48, latent_dim)) * CHORD_MAGNITUDE
+    present = (values["chord_present"] > 0.5)[:, None]
+    offsets = smooth(tint, fps, KEY_FADE * smoothing_s) + smooth(chord_offsets[chord] * present, fps, smoothing_s)
+    kick = pulse_envelope(np.clip(values["chord_change"], 0.0, 1.0), fps, max(smoothing_s, 1e-3))
+    direction = 1.0 if rng.random() < 0.5 else -1.0
+    steps = np.cumsum(values["chord_change"] > 0.5).astype(np.float64)
+    turn = direction * CHORD_TURN * weight * smooth(steps, fps, smoothing_s)
+    return weight * offsets, 1.0 + CHORD_ZOOM * weight * kick, turn
+
+
 def plan(
     features,
     fps: float,
@@ -326,8 +368,16 @@ def plan(
         offsets = section_rng.standard_normal((int(section.max()) + 1, latent_dim)) * SECTION_MAGNITUDE
         latents += weights["sections"] * smooth(offsets[section], fps, smoothing["sections"])
 
-    # pulse: onsets pull toward hit latents and swell the zoom.
+    # harmony: the key tints, each chord adds its offset, chord changes kick zoom and turn.
     zoom = np.ones(n)
+    rotation = np.zeros(n)
+    harmony = _harmony_motion(channel, rng("harmony"), n, latent_dim, fps, weights["harmony"], smoothing["harmony"])
+    if harmony is not None:
+        latents += harmony[0]
+        zoom *= harmony[1]
+        rotation += harmony[2]
+
+    # pulse: onsets pull toward hit latents and swell the zoom.
     hits = rng("pulse").standard_normal((N_HITS, latent_dim)) * HIT_MAGNITUDE
     onset = channel("pulse", "onset")
     if weights["pulse"] > 0 and onset is not None:
@@ -340,7 +390,6 @@ def plan(
         zoom *= 1.0 + ZOOM_PULSE * weights["pulse"] * envelope
 
     # bass: zoom in, turn and warp.
-    rotation = np.zeros(n)
     warp = np.zeros(n)
     bass_rng = rng("bass")
     spin_direction = 1.0 if bass_rng.random() < 0.5 else -1.0
@@ -350,7 +399,7 @@ def plan(
         bass = np.clip(smooth(np.clip(bass, 0.0, 1.0), fps, smoothing["bass"]), 0.0, 1.0)
         zoom *= 1.0 + BASS_ZOOM * weights["bass"] * bass
         turn = spin_direction * BASS_SPIN * weights["bass"] * bass / fps
-        rotation = np.cumsum(turn) - turn
+        rotation += np.cumsum(turn) - turn
         warp = BASS_WARP * weights["bass"] * bass
     warp_phase = (warp_phase0 + WARP_PHASE_SPEED * time_s) % (2.0 * math.pi)
 

@@ -21,6 +21,7 @@ PRESET_DESCRIPTIONS = {
     "chroma": "Chords and keys colour the image",
     "bass": "Bass zooms, turns and warps the image",
     "sections": "Each part of the song (verse, chorus, ...) gets its own look",
+    "harmony": "The key tints the palette; every chord change moves the picture to the chord's own look",
 }
 """Tooltip of each mapping preset of ``core.mapping.PRESETS``."""
 
@@ -30,6 +31,7 @@ EFFECT_DESCRIPTIONS = {
     "chroma": "colour from the chords and keys",
     "bass": "zoom, turn and warp from the bass",
     "sections": "a new look for each part of the song (smoothing: its crossfade time)",
+    "harmony": "a tint per key and a move on each chord change (smoothing: how fast a chord glides in)",
 }
 """What each effect of ``core.mapping.EFFECTS`` does, for tooltips."""
 
@@ -182,6 +184,7 @@ class NeuralAestheticsSettings(bpy.types.PropertyGroup):
     strength_chroma: _effect_strength("chroma")
     strength_bass: _effect_strength("bass")
     strength_sections: _effect_strength("sections")
+    strength_harmony: _effect_strength("harmony")
     use_custom_smoothing: bpy.props.BoolProperty(
         name="Custom Smoothing",
         description="Set how smoothly each effect follows the music, in seconds, instead of the defaults",
@@ -192,11 +195,13 @@ class NeuralAestheticsSettings(bpy.types.PropertyGroup):
     smoothing_chroma: _effect_smoothing("chroma")
     smoothing_bass: _effect_smoothing("bass")
     smoothing_sections: _effect_smoothing("sections")
+    smoothing_harmony: _effect_smoothing("harmony")
     source_flow: _effect_source("flow")
     source_pulse: _effect_source("pulse")
     source_chroma: _effect_source("chroma")
     source_bass: _effect_source("bass")
     source_sections: _effect_source("sections")
+    source_harmony: _effect_source("harmony")
     beats_per_bar: bpy.props.EnumProperty(
         name="Beats per Bar",
         description="Beats in a bar of the song, which places the downbeats (Auto: heard in the song, 2, 3 or 4; "

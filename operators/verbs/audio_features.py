@@ -7,8 +7,9 @@ user folder) and writes:
   ``<prefix><stem>_<channel>`` (e.g. ``na_music_bass``), one key per frame of the strip
   with linear interpolation, so any property in Blender can be driven by it
   (driver variable: Single Property, ID type Scene, path ``["na_music_bass"]``);
-- optionally beats, downbeats (bars) and section starts as timeline markers named
-  ``<marker prefix> beat 12``, ``<marker prefix> bar 3``, ``<marker prefix> section 2``.
+- optionally beats, downbeats (bars), section starts and chord changes as timeline markers
+  named ``<marker prefix> beat 12``, ``<marker prefix> bar 3``, ``<marker prefix> section 2``,
+  ``<marker prefix> chord Am7``.
 
 Running it again replaces that strip's curves and the markers it made (markers are
 recognised by their name prefix). A *muted* strip is refused with a message: it plays
@@ -28,7 +29,8 @@ from ..blender import compat, strips
 from ..settings import preferences
 from .job_progress import ExplainsPoll
 
-DEFAULT_FEATURES = "loudness,onset,beat,downbeat,beat_phase,bass,treble,percussive,harmonic,section"
+DEFAULT_FEATURES = ("loudness,onset,beat,downbeat,beat_phase,bass,treble,percussive,harmonic,section,"
+                    "chord_change,chord_root,key_index")
 
 
 def stem_name(strip) -> str:
@@ -98,6 +100,17 @@ def event_frames(track: audio.FeatureTrack, channel: str) -> list[int]:
     return [int(frame) for frame in track.timing.frames()[track[channel] >= 0.5]]
 
 
+def chord_markers(track: audio.FeatureTrack) -> list[tuple[str, int]]:
+    """``("chord <name>", frame)`` for every chord that starts within the track's frames
+    (of two starting in one frame, the later: the one the frame's ``chord_root`` shows)."""
+    if track.harmony is None:
+        return []
+    times, labels = track.harmony.chord_starts()
+    rows = np.searchsorted(track.timing.frame_edges_s(), times, side="right") - 1
+    named = {int(row): label for row, label in zip(rows, labels) if 0 <= row < track.timing.n_frames}
+    return [(f"chord {label}", track.timing.frame_first + row) for row, label in named.items()]
+
+
 class NEURAL_AESTHETICS_OT_bake_audio_features(ExplainsPoll, bpy.types.Operator):
     """Write a sound strip's audio features as F-curves on scene properties (to drive anything), and beats as markers"""
 
@@ -115,6 +128,9 @@ class NEURAL_AESTHETICS_OT_bake_audio_features(ExplainsPoll, bpy.types.Operator)
     beat_markers: bpy.props.BoolProperty(name="Beat Markers", default=False)
     downbeat_markers: bpy.props.BoolProperty(name="Bar Markers", default=True)
     section_markers: bpy.props.BoolProperty(name="Section Markers", default=True)
+    chord_markers: bpy.props.BoolProperty(
+        name="Chord Markers", description="A marker named after the chord (e.g. 'Am7') where each chord starts",
+        default=False)
     marker_prefix: bpy.props.StringProperty(
         name="Marker Prefix", description="Markers made here are named with this first, then replaced on re-bake",
         default="NA")
@@ -153,6 +169,8 @@ class NEURAL_AESTHETICS_OT_bake_audio_features(ExplainsPoll, bpy.types.Operator)
             markers += [(f"bar {i + 1}", f) for i, f in enumerate(event_frames(track, "downbeat"))]
         if self.section_markers:
             markers += [(f"section {i + 1}", f) for i, f in enumerate(event_frames(track, "section_change"))]
+        if self.chord_markers:
+            markers += chord_markers(track)
         added = replace_markers(scene, f"{self.marker_prefix} {stem}".strip(), markers)
         self.report({"INFO"}, f"Wrote {len(names)} feature curve(s) for '{strip.name}' over "
                               f"{track.timing.n_frames} frames and {added} marker(s)")
