@@ -24,8 +24,7 @@ def test_the_estimate_is_within_a_factor_of_1_5_of_the_real_bake_of_the_demo_son
     synth_music.write_wav(music, samples, 44100)
     style_path = ROOT / "styles" / f"{style}.safetensors"
     frames = int(seconds * FPS)
-    per_pixel = estimate.measure_seconds_per_pixel(style_path, "numpy", "png8")
-    estimated = estimate.estimate_bake_s(frames, *SIZE, per_pixel, song_s=seconds)
+    before = estimate.measure_seconds_per_pixel(style_path, "numpy", "png8")
 
     request = visualizer.BakeRequest(audio_path=music, timing=Timing(FPS, 1.0, 1, 1 + frames), style_path=style_path,
                                      out_dir=tmp_path / "frames", width=SIZE[0], height=SIZE[1], backend="numpy")
@@ -33,6 +32,10 @@ def test_the_estimate_is_within_a_factor_of_1_5_of_the_real_bake_of_the_demo_son
     result = visualizer.bake_visualizer(request)
     real = time.perf_counter() - started
     assert result.written == frames
+    # The machine's speed moves (other jobs, CI neighbours): the estimate measured just
+    # before and just after the bake brackets the speed the bake ran at.
+    after = estimate.measure_seconds_per_pixel(style_path, "numpy", "png8")
+    estimated = estimate.estimate_bake_s(frames, *SIZE, (before + after) / 2, song_s=seconds)
     assert 1 / 1.5 <= real / estimated <= 1.5, f"estimated {estimated:.1f} s, the bake took {real:.1f} s"
 
 

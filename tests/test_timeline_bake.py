@@ -159,14 +159,14 @@ def test_a_map_naming_nothing_is_refused_before_any_frame(song, tmp_path):
 def test_section_moments_follow_the_songs_analysed_sections(song, tmp_path, singles, monkeypatch):
     # Where the analysis puts the sections is core.audio's business (tested there): here a
     # song whose analysis says a section starts at 5.5 s.
-    analyze = audio.analyze
+    frame_features = audio.frame_features
 
     def with_sections(*args, **kw):
-        track = analyze(*args, **kw)
+        track = frame_features(*args, **kw)
         track.sections_s = np.array([5.5])
         return track
 
-    monkeypatch.setattr(visualizer.audio, "analyze", with_sections)
+    monkeypatch.setattr(visualizer.audio, "frame_features", with_sections)
     bake = visualizer.bake_visualizer(request(song, tmp_path, "section 1=nebula,section 2=lava"))
     first_lava = int(5.5 * FPS)
     np.testing.assert_array_equal(levels(bake.paths[first_lava - 1]), singles["nebula"][first_lava - 1])

@@ -64,7 +64,9 @@ def check_drawn(drawn: list) -> None:
 def draw_style_panel(scene) -> list:
     drawn = []
     panel = type("Panel", (), {"layout": Recorder(drawn)})()
-    installed("panels").draw_style(panel, type("Context", (), {"scene": scene})())
+    # Blender's context for everything else the panel asks (the running job, the active strip).
+    context = type("Context", (), {"scene": scene, "__getattr__": lambda _self, name: getattr(bpy.context, name)})()
+    installed("panels").draw_style(panel, context)
     check_drawn(drawn)
     return drawn
 
