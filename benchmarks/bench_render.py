@@ -208,7 +208,7 @@ def bake_rows(rounds: int, frames_per_round: int) -> list[tuple[str, float, floa
                     bake.render_row(renderer, plan, row, 1280, 720)
 
             def whole():
-                bake.bake_sequence(loaded, plan, range(n), Path(folder) / str(next(folders)), 1280, 720,
+                bake.bake_sequence(loaded, plan, range(n), Path(folder) / f"{name}{next(folders)}", 1280, 720,
                                    renderer=renderer)
 
             best = _time_interleaved({"compute": compute, "bake": whole}, rounds)
@@ -377,6 +377,8 @@ def main(argv=None) -> int:
     gemm, rows = cppn_rows(rounds)
     lines = [("metric", "measured (best of interleaved rounds)", "ratio / value", "target")]
     for (kind, width), gflops in sorted(gemm.items()):
+        if kind == "peak" and gflops < max(value for (other, _), value in gemm.items() if other == "peak"):
+            continue  # (timed once per width: the better one counts)
         shape = "2048x2048 products" if kind == "peak" else f"({width}x{width + 1}) @ ({width + 1}x{SHAPED_TILE}) products"
         lines.append((f"fp32 GEMM, {kind} (denominator)", f"{shape}, best of numpy/torch", f"{gflops:.0f} GFLOP/s", ""))
     peak = max(value for (kind, _), value in gemm.items() if kind == "peak")
