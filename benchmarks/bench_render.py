@@ -20,7 +20,7 @@ average of the machine is printed before and after):
    frames/s divided by compute-only frames/s (the same renderer, no writing), 1280x720
    8-bit PNG, shipped style, numpy and torch. Then the encoders' own throughput: a bake
    whose renderer copies a finished frame (instant, standing in for a GPU), 1920x1080,
-   8-bit PNG, JPEG and EXR, with one encoder thread and with ``bake.encoder_threads()``.
+   8-bit PNG, JPEG and EXR (one frame encoded while the next is drawn).
 3. Live preview (``preview.Preview.frame_at``) at 192x108, shipped styles: frames/s.
 4. Peak memory (peak RSS, ``VmHWM``) of the full pipeline in a fresh child process per
    song length -- decode + audio analysis of the whole song, mapping plan of the whole song,
@@ -217,14 +217,12 @@ def bake_rows(rounds: int, frames_per_round: int) -> list[tuple[str, float, floa
         instant = InstantRenderer(frame)
         folders = iter(range(10**6))
         for image_format in ("png8", "jpeg", "exr"):
-            for encoders in (1, bake.encoder_threads()):
-                def encode_only(image_format=image_format, encoders=encoders):
-                    bake.bake_sequence(loaded, plan, range(n), Path(folder) / f"i{next(folders)}", 1920, 1080,
-                                       renderer=instant, image_format=image_format, encoders=encoders)
+            def encode_only(image_format=image_format):
+                bake.bake_sequence(loaded, plan, range(n), Path(folder) / f"i{next(folders)}", 1920, 1080,
+                                   renderer=instant, image_format=image_format)
 
-                best = _time_interleaved({"bake": encode_only}, max(1, rounds // 2))
-                rows.append((f"1920x1080 {image_format}, instant renderer, {encoders} encoder thread(s)",
-                             n / best["bake"], float("nan")))
+            best = _time_interleaved({"bake": encode_only}, max(1, rounds // 2))
+            rows.append((f"1920x1080 {image_format}, instant renderer", n / best["bake"], float("nan")))
     return rows
 
 
