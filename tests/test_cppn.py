@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neural_aesthetics.core.render import cppn
+from helpers import ROOT
+from neural_aesthetics.core.render import cppn, style
 
 
 @pytest.fixture
@@ -158,12 +159,17 @@ def test_wrong_weights_and_latents_are_refused(network):
         network.render(np.zeros(5), 8, 8)
 
 
-def test_new_styles_default_to_width_128_and_old_architectures_keep_their_weights():
+def test_new_styles_default_to_the_bundled_width_and_old_architectures_keep_their_weights():
+    from neural_aesthetics.core.train.training import TrainConfig
+
     architecture = cppn.default_architecture()
-    assert architecture["width"] == 128 and "fourier_scales" not in architecture
+    bundled = style.load_style(ROOT / "styles" / "lava.json").architecture
+    # the renderer's default, the trainer's and the bundled styles' width agree
+    assert architecture["width"] == TrainConfig().width == bundled["width"] == 32
+    assert architecture == dict(bundled, activation="tanh") and "fourier_scales" not in architecture
     # An architecture without the optional keys draws the same random numbers as before
     # they existed: the Fourier columns only appear when asked for.
-    old = dict(architecture, width=32)
+    old = architecture
     with_empty = dict(old, fourier_scales=[])
     for name, value in cppn.random_weights(old, 3).items():
         np.testing.assert_array_equal(value, cppn.random_weights(with_empty, 3)[name])

@@ -1,7 +1,7 @@
 """A fast low-resolution preview: one frame of a bake for a given time, for Blender's live view.
 
 ``Preview`` holds a built renderer and the song's plan, so each call only renders:
-192x108 px at width 128 takes a few tens of milliseconds on a 2-core CPU (numpy or torch).
+192x108 px of a bundled style (width 32) takes a few tens of milliseconds on a 2-core CPU.
 A frame at file time ``t`` seconds shows plan row ``floor(t * fps + 0.5)`` counted from
 the file's start, exactly the frame a bake writes there (at another size).
 

@@ -136,7 +136,7 @@ class TrainConfig:
     render_size: int = 0
     seed: int = 0
     device: str = "auto"
-    width: int = 32
+    width: int = cppn.DEFAULT_WIDTH
     depth: int = 4
     latent_dim: int = 8
     activation: str = "tanh"
