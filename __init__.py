@@ -4,15 +4,14 @@ Layers (see docs/ARCHITECTURE.md): ``panels`` draw, ``operators`` talk to Blende
 ``core`` does the work in pure Python.
 """
 
-from . import panels
-from .operators import registry
+from . import operators, panels
 
 
 def register() -> None:
-    registry.register()
+    operators.register()
     panels.register()
 
 
 def unregister() -> None:
     panels.unregister()
-    registry.unregister()
+    operators.unregister()

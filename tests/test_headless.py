@@ -132,7 +132,7 @@ def test_analyze_map_writes_the_song_map_of_the_strip(cli, sound_scene, tmp_path
 def test_command_is_registered_with_blender(ext):
     """`blender --command neural_aesthetics` finds it: the handle exists until unregister."""
     operators = sys.modules[f"{INSTALLED_MODULE}.operators"]
-    assert operators.registry._cli_handle is not None
+    assert operators._cli_handle is not None
 
 
 def probe(path: Path):
