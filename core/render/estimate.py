@@ -19,9 +19,9 @@ import numpy as np
 from . import backend as backends
 from . import imageio, style as style_io
 
-TILE_SIZE_PX = (192, 192)
+TILE_SIZE_PX = (320, 180)
 """Width and height of each timed tile."""
-TILE_COUNT = 5
+TILE_COUNT = 9
 """Tiles timed after one warm-up tile; the median time per tile is used."""
 ANALYSIS_S_PER_SONG_S = 0.08
 """Seconds of analysis per second of song on a 2-core CPU (cold: the song was never analysed)."""
@@ -43,12 +43,15 @@ class BakeCost:
     seconds: float
 
 
-def measure_seconds_per_pixel(style_path, backend: str = "auto", image_format: str = "png8") -> float:
+def measure_seconds_per_pixel(style_path, backend: str = "auto", image_format: str = "png8",
+                              clock=time.perf_counter) -> float:
     """Seconds this machine takes per pixel to draw and write frames of a style.
 
     Draws ``TILE_COUNT`` tiles of ``TILE_SIZE_PX`` at different points of the style's
     latent space (after one warm-up tile) and writes each as a frame file of
-    ``image_format`` into a temporary folder, as a bake does.
+    ``image_format`` into a temporary folder, as a bake does. ``clock`` reads seconds:
+    wall time by default; ``time.process_time`` gives this process's CPU seconds, which
+    other programs on the machine do not inflate.
     """
     loaded = style_io.load_style(Path(style_path))
     renderer = backends.renderer_for_style(loaded, backend)
@@ -58,11 +61,11 @@ def measure_seconds_per_pixel(style_path, backend: str = "auto", image_format: s
     times = []
     with tempfile.TemporaryDirectory(prefix="neural-aesthetics-timing-") as folder:
         for index, latent in enumerate(latents):
-            started = time.perf_counter()
+            started = clock()
             rgb = renderer.render(latent, width, height, zoom=1.0, rotation_rad=0.1 * index)
             path = Path(folder) / f"tile_{index}{imageio.FORMATS[image_format]}"
             imageio.write_file(path, imageio.prepare(np.asarray(rgb, dtype=np.float32), image_format), image_format)
-            times.append(time.perf_counter() - started)
+            times.append(clock() - started)
     return float(np.median(times[1:])) / (width * height)
 
 
