@@ -45,3 +45,12 @@ def import_core() -> None:
         package.__path__ = [str(ROOT)]
         sys.modules["neural_aesthetics"] = package
     sys.path.insert(0, str(ROOT / "scripts"))
+
+
+def print_table(lines: list[tuple[str, ...]]) -> None:
+    """Print rows of cells as a table, the first row as its header."""
+    widths = [max(len(line[k]) for line in lines) for k in range(len(lines[0]))]
+    for index, line in enumerate(lines):
+        print(" | ".join(cell.ljust(width) for cell, width in zip(line, widths)))
+        if index == 0:
+            print("-+-".join("-" * width for width in widths))

@@ -408,11 +408,7 @@ def main(argv=None) -> int:
     load_after = os.getloadavg()
     print(f"{os.cpu_count()} CPUs; load average (1/5/15 min) before {'/'.join(f'{v:.1f}' for v in load_before)}, "
           f"after {'/'.join(f'{v:.1f}' for v in load_after)}")
-    widths = [max(len(line[k]) for line in lines) for k in range(4)]
-    for index, line in enumerate(lines):
-        print(" | ".join(cell.ljust(width) for cell, width in zip(line, widths)))
-        if index == 0:
-            print("-+-".join("-" * width for width in widths))
+    _setup.print_table(lines)
     return 0
 
 

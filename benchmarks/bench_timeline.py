@@ -83,11 +83,7 @@ def main(argv=None) -> int:
             lines.append((f"{kind} frame baked ({name})",
                           f"{best[kind, 'cpu'] * 1000:.0f} ms / {best[kind, 'wall'] * 1000:.0f} ms",
                           f"{best[kind, 'cpu'] / best['single', 'cpu']:.2f}", target))
-    widths = [max(len(line[k]) for line in lines) for k in range(4)]
-    for index, line in enumerate(lines):
-        print(" | ".join(cell.ljust(width) for cell, width in zip(line, widths)))
-        if index == 0:
-            print("-+-".join("-" * width for width in widths))
+    _setup.print_table(lines)
     return 0
 
 

@@ -54,3 +54,48 @@ def read_png8(path) -> np.ndarray:
     raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8).reshape(height, 1 + 3 * width)
     assert np.all(raw[:, 0] == 2)
     return np.cumsum(raw[:, 1:], axis=0, dtype=np.uint8).reshape(height, width, 3)
+
+
+class RecordingLayout:
+    """Stands in for ``UILayout`` (panels cannot draw under `blender -b`): records the props,
+    operators, labels, lists and icon views a panel asks for, as (kind, data, name)."""
+
+    def __init__(self, drawn: list):
+        self.drawn = drawn
+
+    def prop(self, data, name, **_options):
+        self.drawn.append(("prop", data, name))
+
+    def operator(self, idname, **_options):
+        self.drawn.append(("operator", None, idname))
+        return type("OperatorProperties", (), {})()
+
+    def label(self, text="", **_options):
+        self.drawn.append(("label", None, text))
+
+    def template_list(self, list_type, _list_id, data, name, active_data, active_name, **_options):
+        self.drawn.append(("list", (list_type, data, active_data, active_name), name))
+
+    def template_icon_view(self, data, name, **_options):
+        self.drawn.append(("prop", data, name))
+
+    def __getattr__(self, name):  # row(), column(), box(), separator(), ...
+        if name in ("row", "column", "box", "split"):
+            return lambda *args, **kwargs: self
+        return lambda *args, **kwargs: None
+
+
+def check_drawn(drawn: list) -> None:
+    """Every prop a panel drew is a property of its data, every operator and UI list exists."""
+    import bpy
+
+    for kind, data, name in drawn:
+        if kind == "prop":
+            assert name in data.bl_rna.properties, name
+        elif kind == "operator":
+            module, operator = name.split(".")
+            getattr(getattr(bpy.ops, module), operator).get_rna_type()  # raises if it does not exist
+        elif kind == "list":
+            list_type, owner, active_owner, active_name = data
+            assert hasattr(bpy.types, list_type), f"UI list {list_type} is not registered"
+            assert name in owner.bl_rna.properties and active_name in active_owner.bl_rna.properties

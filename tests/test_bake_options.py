@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import INSTALLED_MODULE, strip_folder
+from helpers import INSTALLED_MODULE, RecordingLayout, check_drawn, strip_folder
 
 bpy = pytest.importorskip("bpy", reason="needs the bpy wheel: run `make test`")
 
@@ -397,28 +397,6 @@ def test_bad_option_values_exit_2_with_one_line(cli, sound_scene, tmp_path, caps
 
 # --- the sidebar ---------------------------------------------------------------------------------
 
-class RecordingLayout:
-    """Stands in for ``UILayout`` (panels cannot draw under `blender -b`): records what is drawn."""
-
-    def __init__(self, drawn: list):
-        self.drawn = drawn
-
-    def prop(self, data, name, **_options):
-        self.drawn.append(("prop", data, name))
-
-    def operator(self, idname, **_options):
-        self.drawn.append(("operator", None, idname))
-        return type("OperatorProperties", (), {})()
-
-    def label(self, text="", **_options):
-        self.drawn.append(("label", None, text))
-
-    def __getattr__(self, name):  # row(), column(), box(), template_*(): more of the same
-        if name in ("row", "column", "box", "split"):
-            return lambda *args, **kwargs: self
-        return lambda *args, **kwargs: None
-
-
 @pytest.mark.parametrize("sub_panel", ["audio", "bake_details"])
 def test_audio_and_bake_panels_draw_settings_and_operators_that_exist(sound_scene, sub_panel):
     scene, sound = sound_scene
@@ -428,12 +406,7 @@ def test_audio_and_bake_panels_draw_settings_and_operators_that_exist(sound_scen
     panel = type("Panel", (), {"layout": RecordingLayout(drawn)})()
     context = type("Context", (), {"scene": scene})()
     getattr(panels, f"draw_{sub_panel}")(panel, context)
-    for kind, data, name in drawn:
-        if kind == "prop":
-            assert name in data.bl_rna.properties, name
-        elif kind == "operator":
-            module, operator = name.split(".")
-            getattr(getattr(bpy.ops, module), operator).get_rna_type()  # raises if it does not exist
+    check_drawn(drawn)
     props = {name for kind, _data, name in drawn if kind == "prop"}
     labels = " ".join(name for kind, _data, name in drawn if kind == "label")
     if sub_panel == "audio":

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import INSTALLED_MODULE
+from helpers import INSTALLED_MODULE, RecordingLayout, check_drawn
 
 bpy = pytest.importorskip("bpy", reason="needs the bpy wheel: run `make test`")
 
@@ -19,51 +19,9 @@ def installed(name: str):
     return sys.modules[f"{INSTALLED_MODULE}.{name}"]
 
 
-class Recorder:
-    """Stands in for ``UILayout`` (nothing draws under `blender -b`): records props, operators,
-    labels and the lists and icon views a panel asks for."""
-
-    def __init__(self, drawn: list):
-        self.drawn = drawn
-
-    def prop(self, data, name, **_options):
-        self.drawn.append(("prop", data, name))
-
-    def operator(self, idname, **_options):
-        self.drawn.append(("operator", None, idname))
-        return type("OperatorProperties", (), {})()
-
-    def label(self, text="", **_options):
-        self.drawn.append(("label", None, text))
-
-    def template_list(self, list_type, _list_id, data, name, active_data, active_name, **_options):
-        self.drawn.append(("list", (list_type, data, active_data, active_name), name))
-
-    def template_icon_view(self, data, name, **_options):
-        self.drawn.append(("prop", data, name))
-
-    def __getattr__(self, name):  # row(), column(), box(), separator(), ...
-        if name in ("row", "column", "box", "split"):
-            return lambda *args, **kwargs: self
-        return lambda *args, **kwargs: None
-
-
-def check_drawn(drawn: list) -> None:
-    for kind, data, name in drawn:
-        if kind == "prop":
-            assert name in data.bl_rna.properties, name
-        elif kind == "operator":
-            module, operator = name.split(".")
-            getattr(getattr(bpy.ops, module), operator).get_rna_type()  # raises if it does not exist
-        elif kind == "list":
-            list_type, owner, active_owner, active_name = data
-            assert hasattr(bpy.types, list_type), f"UI list {list_type} is not registered"
-            assert name in owner.bl_rna.properties and active_name in active_owner.bl_rna.properties
-
-
 def draw_style_panel(scene) -> list:
     drawn = []
-    panel = type("Panel", (), {"layout": Recorder(drawn)})()
+    panel = type("Panel", (), {"layout": RecordingLayout(drawn)})()
     # Blender's context for everything else the panel asks (the running job, the active strip).
     context = type("Context", (), {"scene": scene, "__getattr__": lambda _self, name: getattr(bpy.context, name)})()
     installed("panels").draw_style(panel, context)
@@ -92,7 +50,7 @@ def test_the_style_panel_lists_the_timeline_and_its_buttons_edit_it(sound_scene)
 
     item_drawn = []
     ui_list = getattr(bpy.types, "NEURAL_AESTHETICS_UL_style_map")
-    ui_list.draw_item(None, None, Recorder(item_drawn), settings, entries[1], 0, settings, "style_map_index", 1)
+    ui_list.draw_item(None, None, RecordingLayout(item_drawn), settings, entries[1], 0, settings, "style_map_index", 1)
     check_drawn(item_drawn)
     assert [name for _k, _d, name in item_drawn] == ["moment", "style", "transition"]
 
