@@ -124,14 +124,16 @@ GPU_LONG_SIDE_PX = 1920
 
 def with_gpu_renderer(preview: Preview, request, backend: str) -> tuple[Preview, int]:
     """The preview drawn on the GPU where the Compute setting allows it and a GPU is known to
-    draw here (the probe already answered: never waits for it), and the long side to draw
-    at: the bake's size (up to ``GPU_LONG_SIDE_PX``) on a hardware GPU, ``LONG_SIDE_PX``
-    on the CPU or a software renderer. Call on the main thread (the GPU context's)."""
+    draw here (the probe already answered: never waits for it; Auto takes a hardware GPU
+    only, as the bake does), and the long side to draw at: the bake's size (up to
+    ``GPU_LONG_SIDE_PX``) on a hardware GPU, ``LONG_SIDE_PX`` on the CPU or a software
+    renderer. Call on the main thread (the GPU context's)."""
     from . import gpu_render
     from ..core.render import style
 
     known = gpu_render.provider.probed()
     if (backend not in ("auto", "gpu") or known is None or not known.available
+            or (backend == "auto" and known.software)
             or getattr(request, "style_map", None)):  # (a style timeline draws on the CPU)
         return preview, LONG_SIDE_PX
     loaded = style.load_style(request.style_path)

@@ -49,6 +49,9 @@ class _Provider:
     def unavailable_reason(self) -> str:
         return self.probe().reason
 
+    def is_software(self) -> bool:
+        return self.probe().software
+
     def renderer_name(self) -> str:
         probe = self.probe()
         return probe.renderer + (" (software rendering on the CPU)" if probe.software else "")
@@ -93,14 +96,15 @@ def worker_launch(backend: str = "auto") -> tuple[list[str] | None, dict[str, st
     """How to start a bake worker that can draw on the GPU: the launcher (Blender itself in
     background mode, or this Python where bpy is a module) and the environment that
     installs this package in it, with the probe's answer when known. ``(None, {})``, a
-    plain worker, for ``auto`` when the probe already said no GPU context can be had
-    (``gpu`` still gets the GPU worker: it says why it cannot draw)."""
+    plain worker, for ``auto`` when the probe already said no hardware GPU context can be
+    had (Auto draws on the CPU then; ``gpu`` still gets the GPU worker: it draws on a
+    software renderer, or says why it cannot draw)."""
     import sys
 
     import bpy
 
     known = provider.probed()
-    if backend == "auto" and known is not None and not known.available:
+    if backend == "auto" and known is not None and (not known.available or known.software):
         return None, {}
     launcher = ([bpy.app.binary_path, "-b", "--factory-startup", "--python"] if bpy.app.binary_path
                 else [sys.executable])

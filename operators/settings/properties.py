@@ -42,8 +42,8 @@ IMAGE_FORMAT_ITEMS = (
     ("exr", "OpenEXR Half", "Scene-linear half-float EXR: for compositing and colour grading"),
 )
 BACKEND_ITEMS = (
-    ("auto", "Auto", "The GPU through Blender when it can draw here, else torch when the training pack is "
-     "installed, else NumPy"),
+    ("auto", "Auto", "The GPU through Blender when one draws here (not a software renderer on the CPU), else "
+     "torch when the training pack is installed, else NumPy"),
     ("gpu", "GPU", "Blender's own GPU drawing (no torch needed); the same pixels as NumPy"),
     ("numpy", "NumPy", "Always the CPU with NumPy (bundled with Blender)"),
     ("torch", "Torch", "torch from the training pack (install it in the preferences)"),
