@@ -33,21 +33,22 @@ mesa:
 	  fi; \
 	fi
 
-# The pure-Python tests run once, on 5.0 (same numpy pin as 4.2); 4.2 runs only the tests
-# that drive Blender (tests/conftest.py marks them `bpy`), side by side with 5.0 (most tests
-# use one core): its output follows 5.0's. With Mesa installed the GPU tests must run
+# The tests that drive Blender (tests/conftest.py marks them `bpy`) run on 4.2 and on 5.0;
+# of the pure-Python tests, those that need torch (`torch`) run on 5.0, the venv that has
+# it, and the others once, on 4.2 (same numpy pin). The two runs go side by side (most tests
+# use one core): 4.2's output follows 5.0's. With Mesa installed the GPU tests must run
 # (NA_REQUIRE_GPU); without it they skip, saying so.
 test: venvs build mesa
 	@mkdir -p build; \
 	if dpkg -s $(MESA_PACKAGES) >/dev/null 2>&1; then export NA_REQUIRE_GPU=1; \
 	else echo "=== no Mesa EGL: the GPU tests will skip, saying so ==="; fi; \
-	echo "=== Blender 4.2: the tests that drive Blender, running beside 5.0 (build/test-4.2.log) ==="; \
-	$(PY_4.2) -m pytest tests -m "bpy$(if $(MARKS), and ($(MARKS)))" $(PYTEST_ARGS) > build/test-4.2.log 2>&1 & \
+	echo "=== Blender 4.2: the tests that drive Blender and the pure-Python ones, beside 5.0 (build/test-4.2.log) ==="; \
+	$(PY_4.2) -m pytest tests -m "(bpy or not torch)$(if $(MARKS), and ($(MARKS)))" $(PYTEST_ARGS) > build/test-4.2.log 2>&1 & \
 	pid_42=$$!; \
-	echo "=== Blender 5.0: every test ==="; \
-	$(PY_5.0) -m pytest tests $(if $(MARKS),-m "$(MARKS)") $(PYTEST_ARGS); status_50=$$?; \
+	echo "=== Blender 5.0: the tests that drive Blender, and those that need torch ==="; \
+	$(PY_5.0) -m pytest tests -m "(bpy or torch)$(if $(MARKS), and ($(MARKS)))" $(PYTEST_ARGS); status_50=$$?; \
 	wait $$pid_42; status_42=$$?; \
-	echo "=== Blender 4.2: the tests that drive Blender ==="; \
+	echo "=== Blender 4.2: the tests that drive Blender and the pure-Python ones ==="; \
 	cat build/test-4.2.log; \
 	[ $$status_50 -eq 0 ] && [ $$status_42 -eq 0 ]
 

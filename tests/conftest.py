@@ -59,11 +59,39 @@ def _drives_blender(item) -> bool:
             or module_names.get("bpy") is not None or item.get_closest_marker("bpy") is not None)
 
 
+def _torch_importable() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def pytest_collection_modifyitems(config, items):
-    # `make test` runs the pure-Python tests once (on 5.0) and the `bpy` ones on 4.2 too.
+    # `make test` runs the `bpy` tests on 4.2 and 5.0, the `torch` ones on 5.0 (the venv
+    # with the training pack) and every other pure-Python test once, on 4.2 (the same
+    # numpy pin), so that the two runs side by side share the machine's two cores.
+    torch_missing = pytest.mark.skip(reason="torch is in the Blender 5.0 test venv only (the training pack)")
+    has_torch = None
     for item in items:
         if _drives_blender(item):
             item.add_marker(pytest.mark.bpy)
+        if item.get_closest_marker("torch") is not None:
+            has_torch = _torch_importable() if has_torch is None else has_torch
+            if not has_torch:
+                item.add_marker(torch_missing)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A pure-Python test that skips for want of torch must say so with the `torch` marker,
+    or `make test` would run it only where torch is missing, and never see it pass."""
+    outcome = yield
+    report = outcome.get_result()
+    if (report.skipped and "torch" in str(report.longrepr) and item.get_closest_marker("torch") is None
+            and item.get_closest_marker("bpy") is None):
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid} skips without torch: mark it @pytest.mark.torch so 5.0 runs it"
 
 
 def pytest_sessionfinish(session, exitstatus):

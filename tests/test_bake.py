@@ -118,11 +118,9 @@ def _pulse_track(n_frames=68, onset_frames=ONSET_FRAMES):
     return {"loudness": loudness, "rms": loudness / 2, "onset_strength": onset, "onset": onset}
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("torch", marks=pytest.mark.torch)])
 def test_onset_frames_change_the_image_more_than_quiet_frames_under_the_pulse_preset(procedural_style, tmp_path,
                                                                                       backend):
-    if backend == "torch":
-        pytest.importorskip("torch", reason="torch is in the Blender 5.0 test venv only")
     plan = mapping.plan(_pulse_track(), FPS, latent_dim=8, seed=6, preset="pulse")
     result = bake.bake_sequence(procedural_style, plan, range(len(plan)), tmp_path, 64, 36, backend=backend)
     assert result.backend.startswith(backend)
@@ -130,10 +128,8 @@ def test_onset_frames_change_the_image_more_than_quiet_frames_under_the_pulse_pr
     assert step[list(ONSET_FRAMES)].min() > 3 * step[QUIET_FRAMES].max()
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("torch", marks=pytest.mark.torch)])
 def test_chunks_are_byte_identical_to_a_whole_bake(procedural_style, tmp_path, backend):
-    if backend == "torch":
-        pytest.importorskip("torch", reason="torch is in the Blender 5.0 test venv only")
     plan = mapping.plan(_pulse_track(24, (5, 17)), FPS, latent_dim=8, seed=3, preset="balanced")
     indices = list(range(24))
     whole = bake.bake_sequence(procedural_style, plan, indices, tmp_path / "whole", 80, 45, backend=backend)

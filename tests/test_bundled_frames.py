@@ -28,7 +28,6 @@ def previous_frames():
 
 def _renderer(name: str, loaded):
     if name == "torch":
-        pytest.importorskip("torch", reason="torch is in the Blender 5.0 test venv only (the training pack)")
         return backend.renderer_for_style(loaded, "torch", "cpu")
     # numpy evaluates tanh as np.tanh or as a logistic, by the CPU: both must draw the same
     return cppn.CPPN(loaded.architecture, loaded.weights, fold_tanh=name == "numpy-logistic")
@@ -38,7 +37,7 @@ def test_every_bundled_style_has_a_reference_frame(previous_frames):
     assert STYLES and all(f"{name}_0" in previous_frames for name in STYLES)
 
 
-@pytest.mark.parametrize("renderer_name", ["numpy-tanh", "numpy-logistic", "torch"])
+@pytest.mark.parametrize("renderer_name", ["numpy-tanh", "numpy-logistic", pytest.param("torch", marks=pytest.mark.torch)])
 @pytest.mark.parametrize("style_name", STYLES)
 def test_bundled_styles_draw_the_frames_they_drew_before(previous_frames, renderer_name, style_name):
     loaded = style.load_style(ROOT / "styles" / f"{style_name}.json")

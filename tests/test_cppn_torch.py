@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch", reason="torch is in the Blender 5.0 test venv only (the training pack)")
 
 from neural_aesthetics.core.render import backend, cppn  # noqa: E402

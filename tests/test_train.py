@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch", reason="torch is in the Blender 5.0 test venv only (the training pack)")
 pytest.importorskip("open_clip", reason="open_clip is in the Blender 5.0 test venv only (the training pack)")
 

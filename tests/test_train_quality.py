@@ -54,9 +54,10 @@ def test_a_palette_alone_trains_without_torch_and_writes_its_report(without_torc
     assert [info.name for info in style.list_styles([tmp_path])] == ["warm"]
 
 
+@pytest.mark.torch
 def test_numpy_gradients_match_torch_autograd():
     """The hand-written backward passes (CPPN and palette distance) agree with torch's autograd."""
-    torch = pytest.importorskip("torch", reason="torch is in the Blender 5.0 test venv only")
+    import torch
     from neural_aesthetics.core.render.cppn_torch import TorchCPPN
     from neural_aesthetics.core.train import objectives
 
