@@ -34,6 +34,15 @@ def test_every_groove_with_a_pulse_gets_its_beats_at_its_tempo(name):
     assert len(on_beats) and on_beats.min() > 0  # a weak pulse is still a pulse, and says how sure it is
 
 
+@pytest.mark.parametrize("name", ["half_time", "four", "waltz"])
+def test_the_first_beats_of_a_song_are_heard(name):
+    """A song that starts on its first beat, a little after the file starts, gets that beat and
+    the next: the beat path is not tied to the silence before it."""
+    groove, sound, _track = analysed(name)
+    for truth in groove.beats_s[:2]:
+        assert np.min(np.abs(sound.beats_s - truth)) <= 0.07, f"no beat at {truth:.3f} s"
+
+
 @pytest.mark.parametrize("name", synth_grooves.BEATLESS)
 def test_silence_a_drone_and_speech_like_sound_have_no_beats(name):
     _groove, sound, track = analysed(name)

@@ -162,14 +162,12 @@ def track_beats(novelty: np.ndarray, cell_s: float, bpm_per_cell: np.ndarray, ti
             cum[i] = local[i]
             continue
         lo = i - farthest
-        if lo < 0:
-            scores = cum[0:hi] + penalty[-lo:]
-            best = int(np.argmax(scores))
-            back[i] = best
-        else:
-            scores = cum[lo:hi] + penalty
-            best = int(np.argmax(scores))
-            back[i] = lo + best
+        scores = cum[0:hi] + penalty[-lo:] if lo < 0 else cum[lo:hi] + penalty
+        best = int(np.argmax(scores))
+        if scores[best] < 0:  # no earlier beat helps (the song's first beat): the path starts here
+            cum[i] = local[i]
+            continue
+        back[i] = max(lo, 0) + best
         cum[i] = local[i] + scores[best]
     end_period = max(2, int(round(periods[-1])))
     tail = slice(max(0, n - end_period), n)

@@ -29,7 +29,8 @@ import numpy as np
 __all__ = ["AnalysisCache", "ENGINE_VERSION", "content_digest"]
 
 # Bump when the analysis changes its results: old entries then simply stop matching.
-ENGINE_VERSION = "audio-engine-3"  # 2: pulse clarity, heard meter, beats on weak pulses; 3: keys and chords
+ENGINE_VERSION = "audio-engine-4"  # 2: pulse clarity, heard meter, beats on weak pulses; 3: keys and chords;
+# 4: a beat path may start at the first beat (it was tied to the silence before it)
 
 _CHUNK = 1 << 22
 
