@@ -22,6 +22,7 @@ import bpy
 import numpy as np
 
 from ..core.errors import UserError
+from ..core.render.backend import choose_backend
 from ..core.render.frame_folder import reuse_problem
 from ..core.render.preview import PREVIEW_SIZE, Preview, blender_pixels
 from ..core.render.visualizer import bake_key
@@ -132,9 +133,12 @@ def with_gpu_renderer(preview: Preview, request, backend: str) -> tuple[Preview,
     from ..core.render import style
 
     known = gpu_render.provider.probed()
-    if (backend not in ("auto", "gpu") or known is None or not known.available
-            or (backend == "auto" and known.software)
-            or getattr(request, "style_map", None)):  # (a style timeline draws on the CPU)
+    if known is None or getattr(request, "style_map", None):  # (a style timeline draws on the CPU)
+        return preview, LONG_SIDE_PX
+    try:
+        if choose_backend(backend) != "gpu":  # (the probe is known: this never waits)
+            return preview, LONG_SIDE_PX
+    except UserError:  # Compute is GPU (or torch) and cannot draw here: the CPU preview
         return preview, LONG_SIDE_PX
     loaded = style.load_style(request.style_path)
     renderer = gpu_render.provider.make_renderer(loaded.architecture, loaded.weights)
