@@ -43,6 +43,16 @@ def test_the_first_beats_of_a_song_are_heard(name):
         assert np.min(np.abs(sound.beats_s - truth)) <= 0.07, f"no beat at {truth:.3f} s"
 
 
+def test_the_beats_either_side_of_a_tempo_change_are_on_their_hits():
+    """96 then 128 bpm: the last beats of the old tempo and the first of the new each land
+    on their own hit (within one frame at 30 fps), not squeezed in between."""
+    groove, sound, _track = analysed("tempo_change")
+    intervals = np.diff(groove.beats_s)
+    change = int(np.flatnonzero(np.abs(np.diff(intervals)) > 0.05)[0]) + 1  # the last beat at the old tempo
+    for truth in groove.beats_s[change - 2:change + 3]:
+        assert np.min(np.abs(sound.beats_s - truth)) <= 1.0 / FPS, f"no beat within a frame of {truth:.3f} s"
+
+
 @pytest.mark.parametrize("name", synth_grooves.BEATLESS)
 def test_silence_a_drone_and_speech_like_sound_have_no_beats(name):
     _groove, sound, track = analysed(name)

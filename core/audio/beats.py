@@ -123,7 +123,8 @@ def track_beats(novelty: np.ndarray, cell_s: float, bpm_per_cell: np.ndarray, ti
         novelty: onset strength per cell (>= 0).
         cell_s: cell length, seconds.
         bpm_per_cell: the local tempo at every cell (see :func:`tempo_curve`).
-        tightness: how strongly beat intervals keep to the local period.
+        tightness: how strongly beat intervals keep to the local period (where the
+            tempo changes, to the period at either of the interval's two beats).
         trim: leading and trailing beats weaker than ``trim`` times the RMS strength
             of all beats are dropped (fade-ins, fade-outs, silence).
         min_contrast: the mean (lightly smoothed) onset strength on the beats must be at
@@ -148,6 +149,10 @@ def track_beats(novelty: np.ndarray, cell_s: float, bpm_per_cell: np.ndarray, ti
     cum = np.empty(n)
     back = np.full(n, -1, dtype=np.int64)
     penalties: dict[int, tuple[int, int, np.ndarray]] = {}
+    # per cell, the latest cell (at or before it) whose period differs from the one before
+    rounded = np.maximum(2, np.round(periods)).astype(np.int64)
+    changed = np.concatenate([[False], rounded[1:] != rounded[:-1]])
+    last_change = np.maximum.accumulate(np.where(changed, np.arange(n), 0))
     for i in range(n):
         period = max(2, int(round(periods[i])))
         entry = penalties.get(period)
@@ -162,7 +167,15 @@ def track_beats(novelty: np.ndarray, cell_s: float, bpm_per_cell: np.ndarray, ti
             cum[i] = local[i]
             continue
         lo = i - farthest
-        scores = cum[0:hi] + penalty[-lo:] if lo < 0 else cum[lo:hi] + penalty
+        start = max(lo, 0)
+        if last_change[hi - 1] > start:  # the tempo changes inside the window: an interval
+            # may keep either its own beat's period or its predecessor's
+            distances = i - np.arange(start, hi)
+            own = np.log(distances / periods[i]) ** 2
+            theirs = np.log(distances / periods[start:hi]) ** 2
+            scores = cum[start:hi] - tightness * np.minimum(own, theirs)
+        else:
+            scores = cum[0:hi] + penalty[-lo:] if lo < 0 else cum[lo:hi] + penalty
         best = int(np.argmax(scores))
         if scores[best] < 0:  # no earlier beat helps (the song's first beat): the path starts here
             cum[i] = local[i]
