@@ -67,6 +67,15 @@ def test_drums_are_heard_surer_than_rubato_plucking():
     assert np.median(drums) >= 0.9 and np.median(rubato) < np.median(drums)
 
 
+@pytest.mark.parametrize("name", ["four", "tempo_change", "half_time", "swing"])
+def test_bars_start_on_the_chord_change_when_kick_and_bass_also_play_on_beat_three(name):
+    """Kick and bass on 1 and 3 (four, tempo change) make beats 1 and 3 alike beat by beat;
+    the chord that changes on the bar line tells them apart."""
+    groove, sound, _track = analysed(name)
+    assert sound.beats_per_bar == 4
+    assert beat_scoring.f_measure(groove.downbeats_s, sound.downbeats_s)[0] >= 0.9
+
+
 def test_a_waltz_is_heard_in_three_and_its_bars_start_on_the_downbeats():
     groove, sound, track = analysed("waltz")
     assert sound.beats_per_bar == 3

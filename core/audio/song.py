@@ -83,8 +83,16 @@ def _downbeats(beat_s, bass, chroma_grid, duration, params) -> tuple[np.ndarray,
     chroma = grid_means(chroma_grid, edges, duration)
     norms = np.linalg.norm(chroma, axis=1)
     unit = chroma / np.maximum(norms, 1e-12)[:, None]
-    change = np.zeros(len(beat_s))
-    change[1:] = 1.0 - np.sum(unit[1:] * unit[:-1], axis=1)
+    # the harmony of the two beats from each beat on against the two before it: a chord
+    # that changes on the bar line stands out, a bass note on beat 3 under the same chord
+    # does not (beat to beat, both look alike)
+    padded = np.concatenate([np.zeros((2, unit.shape[1])), unit, np.zeros((1, unit.shape[1]))])
+    before_sum = padded[:-3] + padded[1:-2]  # beats i-2, i-1
+    after_sum = padded[2:-1] + padded[3:]  # beats i, i+1
+    dots = np.sum(before_sum * after_sum, axis=1)
+    sizes = np.linalg.norm(before_sum, axis=1) * np.linalg.norm(after_sum, axis=1)
+    change = np.where(sizes > 1e-12, 1.0 - dots / np.maximum(sizes, 1e-12), 0.0)
+    change[0] = 0.0
     evidence = np.zeros(len(beat_s))
     for part in (bass_onset, change):
         mean = float(np.mean(part))
