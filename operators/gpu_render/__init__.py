@@ -20,6 +20,7 @@ import os
 import threading
 
 from ...core.render import backend
+from ...core.render.backend import choose_backend
 
 PROBE_ENV = "NA_GPU_PROBE"
 """A probe result handed to a worker process (``probe_environment``), so it probes no more."""
@@ -103,9 +104,8 @@ def worker_launch(backend: str = "auto") -> tuple[list[str] | None, dict[str, st
 
     import bpy
 
-    known = provider.probed()
-    if backend == "auto" and known is not None and (not known.available or known.software):
-        return None, {}
+    if backend == "auto" and provider.probed() is not None and choose_backend("auto") != "gpu":
+        return None, {}  # (the probe is known: this never waits)
     launcher = ([bpy.app.binary_path, "-b", "--factory-startup", "--python"] if bpy.app.binary_path
                 else [sys.executable])
     return launcher, {"NA_WORKER_SETUP": ".".join(__name__.split(".")[-2:]), **probe_environment()}
