@@ -154,7 +154,7 @@ def track_beats(novelty: np.ndarray, cell_s: float, bpm_per_cell: np.ndarray, ti
     changed = np.concatenate([[False], rounded[1:] != rounded[:-1]])
     last_change = np.maximum.accumulate(np.where(changed, np.arange(n), 0))
     for i in range(n):
-        period = max(2, int(round(periods[i])))
+        period = int(rounded[i])
         entry = penalties.get(period)
         if entry is None:
             nearest, farthest = max(1, int(round(period / 2))), int(round(2 * period))
