@@ -93,7 +93,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from neural_aesthetics.core.render import folder_lock
+from neural_aesthetics.core.render import folder_lock, frame_folder
 from neural_aesthetics.core import progress as jobs
 
 
@@ -166,16 +166,8 @@ def run_bake_process(bake_request) -> None:
 
 
 def proven_frames(folder: Path) -> set[str]:
-    """Frames whose proof is in a bake's journal (after the key line, one JSON list per frame:
-    name, size, digest); a line a kill cut short is not a proof."""
-    names = set()
-    for journal in folder.glob(f"{folder_lock.LOCK_PREFIX}.*.journal"):
-        for line in journal.read_text().splitlines()[1:]:
-            try:
-                names.add(json.loads(line)[0])
-            except ValueError:
-                pass
-    return names
+    """Frames whose proof is in a bake's journal, read as the next bake reads them."""
+    return {name for _path, _key, proofs in frame_folder._journals(folder) for name in proofs}
 
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL")
