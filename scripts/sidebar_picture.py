@@ -22,8 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WIDTH_PX = 420
 LINE_PX = 26
 PAD_PX = 10
-COLOURS = {"region": (48, 48, 48), "header": (61, 61, 61), "widget": (84, 84, 84), "button": (84, 84, 84),
-           "text": (230, 230, 230), "dim": (160, 160, 160), "greyed": (125, 125, 125), "on": (71, 114, 179),
+COLOURS = {"region": (48, 48, 48), "header": (61, 61, 61), "widget": (84, 84, 84), "text": (230, 230, 230), "dim": (160, 160, 160), "greyed": (125, 125, 125), "on": (71, 114, 179),
            "check": (34, 34, 34)}
 
 
@@ -86,8 +85,8 @@ def _words(widget) -> str:
     prop = data.bl_rna.properties[name]
     title = prop.name if text is None else text
     value = getattr(data, name)
-    if prop.type == "BOOLEAN":
-        return f"[{'x' if value else ' '}] {title}"
+    if prop.type == "BOOLEAN":  # (the box beside it shows the value: ``_checked``)
+        return title
     if prop.type == "ENUM":
         shown = next((item.name for item in prop.enum_items if item.identifier == value), str(value))
         return f"{title}: {shown}" if title else shown
@@ -103,6 +102,13 @@ def _fit(pen, text: str, width: float) -> str:
     while text and pen.textlength(text + "...") > width:
         text = text[:-1]
     return text + "..."
+
+
+def _checked(widget) -> bool | None:
+    """Whether a checkbox widget is ticked; None for any other widget."""
+    if widget[0] != "prop" or widget[1].bl_rna.properties[widget[2]].type != "BOOLEAN":
+        return None
+    return bool(getattr(widget[1], widget[2]))
 
 
 def _segments(widget) -> list[tuple[str, bool]]:
@@ -129,10 +135,10 @@ def _draw_line(pen, widgets: list, left: float, y: float, greyed: bool) -> None:
             fill, text = COLOURS["on" if widget[2] else "widget"], widget[1]
         else:
             fill, text = COLOURS["widget"], _words(widget)
-        if widget[0] == "prop" and text.startswith("["):  # a checkbox
-            pen.rounded_rectangle((x0 + 4, y + 4, x0 + 18, y + 18), radius=3,
-                                  fill=COLOURS["on" if text[1] == "x" else "check"])
-            pen.text((x0 + 26, y + 6), _fit(pen, text[4:], room - 22), fill=COLOURS["text"])
+        checked = _checked(widget)
+        if checked is not None:
+            pen.rounded_rectangle((x0 + 4, y + 4, x0 + 18, y + 18), radius=3, fill=COLOURS["on" if checked else "check"])
+            pen.text((x0 + 26, y + 6), _fit(pen, text, room - 22), fill=COLOURS["text"])
             continue
         pen.rounded_rectangle((x0 + 1, y, x0 + width - 2, y + LINE_PX - 4), radius=4, fill=fill)
         pen.text((x0 + 8, y + 6), _fit(pen, text, room), fill=COLOURS["greyed" if greyed else "text"])
