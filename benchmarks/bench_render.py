@@ -354,6 +354,26 @@ def memory_rows(minutes: list[float], tail_frames: int) -> tuple[list[dict], dic
     return rows, frames
 
 
+def simd_line() -> str:
+    """The vector instructions the kernels dispatch to in this run: numpy's best of AVX-512
+    (Skylake-X set) or AVX2, torch's ATen capability and the kernels numpy's OpenBLAS took.
+    (``ATEN_CPU_CAPABILITY=avx2``, ``NPY_DISABLE_CPU_FEATURES`` and ``OPENBLAS_CORETYPE=Haswell``
+    make an AVX-512 machine run the AVX2 kernels, as the README shows.)"""
+    from neural_aesthetics.core.render import backend, blas
+
+    try:
+        from numpy.core._multiarray_umath import __cpu_features__
+    except ImportError:  # numpy 2
+        from numpy._core._multiarray_umath import __cpu_features__
+    numpy_simd = next((name for name in ("AVX512_SKX", "AVX2") if __cpu_features__.get(name)), "below AVX2")
+    torch_simd = "not installed"
+    if backend.torch_available():
+        import torch
+
+        torch_simd = torch.backends.cpu.get_cpu_capability()
+    return f"numpy SIMD: {numpy_simd}; torch ATen: {torch_simd}; numpy's BLAS: {blas.describe()}"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, 1 and 2-minute songs only")
@@ -408,6 +428,7 @@ def main(argv=None) -> int:
     load_after = os.getloadavg()
     print(f"{os.cpu_count()} CPUs; load average (1/5/15 min) before {'/'.join(f'{v:.1f}' for v in load_before)}, "
           f"after {'/'.join(f'{v:.1f}' for v in load_after)}")
+    print(simd_line())
     _setup.print_table(lines)
     return 0
 

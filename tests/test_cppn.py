@@ -69,9 +69,9 @@ def test_tiled_evaluation_equals_textbook_formula(change, fold_tanh):
     latent = _latent(1)
     reference = _reference_render(architecture, weights, latent, 50, 30)
     whole_frame = network.render(latent, 50, 30, tile_pixels=50 * 30)
-    small_tiles = network.render(latent, 50, 30, tile_pixels=97)  # last tile partial
     np.testing.assert_allclose(whole_frame, reference, atol=1e-5)
-    np.testing.assert_allclose(small_tiles, whole_frame, atol=1e-5)
+    for tile_pixels in (4 * 50, 7):  # four rows (the last tile two), pieces of a row
+        np.testing.assert_allclose(network.render(latent, 50, 30, tile_pixels=tile_pixels), whole_frame, atol=1e-5)
 
 
 def test_shorter_side_spans_the_same_picture_at_any_aspect(network):
@@ -212,3 +212,51 @@ def test_a_frame_drawn_into_a_reused_buffer_is_the_frame_drawn_fresh(network):
         np.testing.assert_array_equal(buffer, network.render(_latent(seed), 50, 30))
     with pytest.raises(ValueError, match="out must be"):
         network.render(_latent(1), 50, 31, out=buffer)
+
+
+def test_tiles_on_every_core_draw_what_one_thread_draws_and_leave_numpys_blas_as_it_was(network, monkeypatch):
+    # Each core computes whole tiles, with numpy's BLAS held to one thread meanwhile: which
+    # thread drew a tile changes no bit of it, and BLAS gets its own thread count back,
+    # after a cancelled frame too.
+    import threading
+
+    from neural_aesthetics.core import progress as jobs
+    from neural_aesthetics.core.render import blas, cpu_tiles
+
+    assert blas.controllable()  # (numpy's wheels bring OpenBLAS: this test is about it)
+    threads_before = blas.threads()
+    seen_during = []
+    original = cpu_tiles._render_tile
+    monkeypatch.setattr(cpu_tiles, "_render_tile", lambda *args: (seen_during.append(blas.threads()), original(*args)))
+    monkeypatch.setattr(cpu_tiles, "workers", lambda: 4)
+    latents = [_latent(seed) for seed in range(4)]
+    many = [network.render(latent, 96, 54, tile_pixels=96 * 5) for latent in latents]
+    assert set(seen_during) == {1} and blas.threads() == threads_before
+    monkeypatch.setattr(cpu_tiles, "workers", lambda: 1)
+    for latent, drawn in zip(latents, many):
+        np.testing.assert_array_equal(network.render(latent, 96, 54, tile_pixels=96 * 5), drawn)
+
+    # Two frames drawn at once by two threads (a preview beside a bake) are each the frame drawn alone.
+    monkeypatch.setattr(cpu_tiles, "workers", lambda: 2)
+    results = {}
+    threads = [threading.Thread(target=lambda k=k: results.__setitem__(k, network.render(latents[k], 96, 54,
+                                                                                         tile_pixels=96 * 3)))
+               for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for k in range(4):
+        np.testing.assert_array_equal(results[k], many[k])
+    assert blas.threads() == threads_before
+
+    class StopAfterTwoTiles:
+        asked = 0
+
+        def is_set(self):
+            self.asked += 1
+            return self.asked > 2
+
+    with pytest.raises(jobs.Cancelled):
+        network.render(latents[0], 96, 54, tile_pixels=96 * 5, stop_event=StopAfterTwoTiles())
+    assert blas.threads() == threads_before

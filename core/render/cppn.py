@@ -36,12 +36,8 @@ trainer can save its state dict unchanged:
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-
-from ..progress import Cancelled
 
 COORDINATE_INPUTS = ("x", "y", "r")
 ACTIVATIONS = ("tanh", "sin", "gaussian")
@@ -51,9 +47,6 @@ OUTPUTS = ("sigmoid",)
 MAX_WIDTH = 1024
 MAX_DEPTH = 32
 MAX_LATENT_DIM = 1024
-TILE_PIXELS = 16384
-"""Pixels evaluated together through all layers (per-tile work amortised, the tile's units
-near the caches): at 1280x720, width 128, on a 2-core Xeon 1.15x faster than 4096."""
 WARP_FREQUENCY = 2.0
 """Radians per coordinate unit of the coordinate warp (see ``pixel_coordinates``)."""
 
@@ -217,27 +210,6 @@ FOLDED_TANH = "folded-tanh"
 """Activation name of a tanh layer after ``fold_tanh_layers``."""
 
 
-SPLIT_VALUES = 1 << 17
-"""Tiles of at least this many values have their activations computed by two threads."""
-_helper: ThreadPoolExecutor | None = None
-
-
-def _activate_in_place(values: np.ndarray, activation: str) -> None:
-    """Apply ``activation`` to a tile, its second half of rows on a helper thread (numpy's
-    element-wise functions use one core; they release the GIL, so halves run in parallel).
-    Element-wise: the result does not depend on the split."""
-    global _helper
-    rows = values.shape[0]
-    if values.size < SPLIT_VALUES or rows < 2 or (os.cpu_count() or 1) < 2:
-        _activate_rows(values, activation)
-        return
-    if _helper is None:
-        _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cppn-activation")
-    second_half = _helper.submit(_activate_rows, values[rows // 2:], activation)
-    _activate_rows(values[:rows // 2], activation)
-    second_half.result()
-
-
 def numpy_tanh_is_fast() -> bool:
     """Whether numpy's float32 ``tanh`` is vectorised on this CPU (numpy uses Intel's SVML
     routines where the CPU has AVX-512 Skylake-X features). There it is 2.2x faster than
@@ -247,36 +219,6 @@ def numpy_tanh_is_fast() -> bool:
     except ImportError:  # numpy 2 moved it
         from numpy._core._multiarray_umath import __cpu_features__
     return bool(__cpu_features__.get("AVX512_SKX"))
-
-
-def _activate_rows(values: np.ndarray, activation: str) -> None:
-    if activation == FOLDED_TANH:  # units fold_tanh_layers made: 1 / (1 + exp(u))
-        with np.errstate(over="ignore"):  # exp overflows to inf for large u: the unit is then 0
-            np.exp(values, out=values)
-        values += 1.0
-        np.divide(1.0, values, out=values)
-    elif activation == "tanh":
-        np.tanh(values, out=values)
-    elif activation == "sin":
-        np.sin(values, out=values)
-    else:  # gaussian
-        np.square(values, out=values)
-        np.negative(values, out=values)
-        np.exp(values, out=values)
-
-
-def _sigmoid_in_place(values: np.ndarray, through_exp: bool) -> None:
-    """Logistic sigmoid, as ``1 / (1 + exp(-x))`` (``through_exp``: where ``np.tanh`` is
-    slow, see ``numpy_tanh_is_fast``; exp overflows to inf, giving 0, for large -x) or
-    as ``0.5 * tanh(0.5 x) + 0.5``."""
-    if through_exp:
-        np.negative(values, out=values)
-        _activate_rows(values, FOLDED_TANH)
-        return
-    values *= 0.5
-    np.tanh(values, out=values)
-    values *= 0.5
-    values += 0.5
 
 
 def pixel_coordinates(
@@ -291,41 +233,61 @@ def pixel_coordinates(
     warp: float = 0.0,
     warp_phase: float = 0.0,
     fourier: list[float] | tuple = (),
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """The network's coordinate features for pixels ``[pixel_start, pixel_stop)`` in row order.
 
     float32 of shape (n_pixels, len(inputs) + 4 * len(fourier)), columns in ``inputs``
     order then the Fourier features; see the module docstring for the coordinate system.
-    Every backend renders from these.
+    Every backend renders from these. ``out``: a float32 array of that shape to write
+    into (it may be a strided view, e.g. the first columns of a tile buffer), or None.
 
     ``warp`` bends space: after zoom and rotation, ``x += warp * sin(WARP_FREQUENCY * y +
     warp_phase)`` and ``y += warp * sin(WARP_FREQUENCY * x + 1.7 * warp_phase)`` (in
     coordinate units; 0 = no warp).
+
+    Computed in float64 from one row of x offsets and one column of y offsets spanning
+    the pixels' rows (the same arithmetic per pixel as a pixel-by-pixel formula), then
+    rounded to float32.
     """
     pixel_stop = width * height if pixel_stop is None else pixel_stop
+    n_pixels = pixel_stop - pixel_start
+    first_row, end_row = pixel_start // width, -(-pixel_stop // width)
+    skip = pixel_start - first_row * width
     units_per_px = 2.0 / (min(width, height) * zoom)
-    pixel = np.arange(pixel_start, pixel_stop)
-    row = pixel // width
-    screen_x = ((pixel - row * width) + 0.5 - width / 2) * units_per_px
-    screen_y = (height / 2 - (row + 0.5)) * units_per_px
+    screen_x = (np.arange(width) + 0.5 - width / 2)[None, :] * units_per_px
+    screen_y = (height / 2 - (np.arange(first_row, end_row) + 0.5))[:, None] * units_per_px
     cos_r, sin_r = math.cos(rotation_rad), math.sin(rotation_rad)
     # Rotating the image by +angle samples the pattern at coordinates rotated by -angle.
-    x = cos_r * screen_x + sin_r * screen_y
-    y = cos_r * screen_y - sin_r * screen_x
+    x = (cos_r * screen_x + sin_r * screen_y).reshape(-1)[skip:skip + n_pixels]
+    y = (cos_r * screen_y - sin_r * screen_x).reshape(-1)[skip:skip + n_pixels]
     if warp:
         x, y = (x + warp * np.sin(WARP_FREQUENCY * y + warp_phase),
                 y + warp * np.sin(WARP_FREQUENCY * x + 1.7 * warp_phase))
-    x, y = x.astype(np.float32), y.astype(np.float32)
-    columns = [{"x": x, "y": y, "r": np.hypot(x, y)}[name] for name in inputs]
+    n_features = len(inputs) + 4 * len(fourier)
+    if out is None:
+        out = np.empty((n_pixels, n_features), dtype=np.float32)
+    elif out.shape != (n_pixels, n_features) or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 of shape {(n_pixels, n_features)}, got {out.dtype} {out.shape}")
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    for column, name in enumerate(inputs):
+        if name == "r":
+            np.hypot(x32, y32, out=out[:, column])
+        else:
+            out[:, column] = x32 if name == "x" else y32
+    column = len(inputs)
     for scale in fourier:
-        for axis in (x, y):
+        for axis in (x32, y32):
             angle = (math.pi * scale) * axis.astype(np.float64)
-            columns += [np.sin(angle).astype(np.float32), np.cos(angle).astype(np.float32)]
-    return np.stack(columns, axis=1)
+            out[:, column] = np.sin(angle)
+            out[:, column + 1] = np.cos(angle)
+            column += 2
+    return out
 
 
 class CPPN:
-    """A CPPN ready to render: weights checked against the architecture, laid out for numpy.
+    """A CPPN ready to render on the CPU with numpy: weights checked against the
+    architecture, laid out for ``cpu_tiles`` (tiles of pixels, one per core at a time).
 
     Args:
         architecture, weights: the style's (see the module docstring).
@@ -333,62 +295,36 @@ class CPPN:
             None: where numpy's ``tanh`` is slow (``numpy_tanh_is_fast``). The image is
             the same either way (to float rounding); the choice is fixed for a machine,
             so its frames are the same in every run.
-
-    A tile of pixels is held transposed, one row per unit and one column per pixel, with
-    a row of ones under it: each layer is one matrix product ``[W | b] @ [units; 1]``
-    into the next tile buffer (no pass to add the bias), then the activation in place.
     """
 
     backend_name = "numpy"
 
     def __init__(self, architecture: dict, weights: dict[str, np.ndarray], fold_tanh: bool | None = None):
+        from . import cpu_tiles  # (it draws with this module's coordinates)
+
         shapes = weight_shapes(architecture)
         for name, shape in shapes.items():
             if name not in weights:
                 raise ValueError(f"weight '{name}' is missing")
             if tuple(np.shape(weights[name])) != shape:
                 raise ValueError(f"weight '{name}' has shape {tuple(np.shape(weights[name]))}, the architecture needs {shape}")
-        self.inputs = list(architecture["inputs"])
-        self.fourier = fourier_scales(architecture)
         self.latent_dim = int(architecture["latent_dim"])
-        self.activations = layer_activations(architecture)
-        self.activation = architecture["activation"]
         self.fold_tanh = (not numpy_tanh_is_fast()) if fold_tanh is None else bool(fold_tanh)
-
+        activations = layer_activations(architecture)
         names = [f"layer{index}" for index in range(int(architecture["depth"]))] + ["output"]
         layers = [(np.asarray(weights[f"{name}.weight"], dtype=np.float32).T,
                    np.asarray(weights[f"{name}.bias"], dtype=np.float32)) for name in names]
         if self.fold_tanh:
-            layers = fold_tanh_layers(layers, self.activations)
-            self.activations = [FOLDED_TANH if name == "tanh" else name for name in self.activations]
-        # [W | b] of each layer, (out, in + 1); the first layer's bias column is per frame
-        (first, self._first_bias), *hidden, output = layers
-        n_features = n_coordinate_features(architecture)  # first: (n_features + latent_dim, width)
-        self._first_coordinates = np.ascontiguousarray(first[:n_features].T)
-        self._first_latent = np.ascontiguousarray(first[n_features:])
-        self._hidden = [np.ascontiguousarray(np.concatenate([weight.T, bias[:, None]], axis=1)) for weight, bias in hidden]
-        self._output = np.ascontiguousarray(np.concatenate([output[0].T, output[1][:, None]], axis=1))
-        self._buffers: dict[int, tuple[np.ndarray, ...]] = {}
+            layers = fold_tanh_layers(layers, activations)
+            activations = [FOLDED_TANH if name == "tanh" else name for name in activations]
+        self._network = cpu_tiles.TileNetwork.from_layers(list(architecture["inputs"]), fourier_scales(architecture),
+                                                          layers, activations)
+        self._kernels = cpu_tiles.NumpyKernels(sigmoid_through_exp=self.fold_tanh)
 
     @classmethod
     def from_style(cls, style) -> "CPPN":
         """The CPPN of a loaded ``style.Style``."""
         return cls(style.architecture, style.weights)
-
-    def _tile_buffers(self, count: int) -> tuple[np.ndarray, ...]:
-        """``(features, units_a, units_b, rgb)`` for tiles of ``count`` pixels, kept between
-        frames: coordinate features and units each with a last row of ones, rgb (3, count)."""
-        buffers = self._buffers.get(count)
-        if buffers is None:
-            width = self._first_bias.shape[0]
-            features = np.empty((self._first_coordinates.shape[1] + 1, count), dtype=np.float32)
-            units_a = np.empty((width + 1, count), dtype=np.float32)
-            units_b = np.empty((width + 1, count), dtype=np.float32)
-            for buffer in (features, units_a, units_b):
-                buffer[-1] = 1.0
-            buffers = (features, units_a, units_b, np.empty((3, count), dtype=np.float32))
-            self._buffers[count] = buffers
-        return buffers
 
     def render(
         self,
@@ -400,7 +336,7 @@ class CPPN:
         *,
         warp: float = 0.0,
         warp_phase: float = 0.0,
-        tile_pixels: int = TILE_PIXELS,
+        tile_pixels: int | None = None,
         stop_event=None,
         out: np.ndarray | None = None,
     ) -> np.ndarray:
@@ -412,7 +348,8 @@ class CPPN:
             zoom: magnification; 2.0 shows the central half of what 1.0 shows.
             rotation_rad: counter-clockwise rotation of the image in radians.
             warp, warp_phase: bend of space (see ``pixel_coordinates``); 0 = none.
-            tile_pixels: pixels evaluated together; only speed depends on it.
+            tile_pixels: pixels evaluated together (rounded down to whole rows), None for
+                ``cpu_tiles``' choice; only speed depends on it.
             stop_event: anything with ``is_set()``, checked between tiles: when set,
                 raises ``jobs.Cancelled`` (a bake's cancel takes effect within a tile).
             out: a float32 (height, width, 3) array to draw into and return (a bake
@@ -421,37 +358,11 @@ class CPPN:
         The result for one frame depends only on these arguments (never on what was
         rendered before): a frame renders bit-identically in any run on the same machine.
         """
+        from . import cpu_tiles  # (it draws with this module's coordinates)
+
         latent = check_render_args(latent, self.latent_dim, width, height, zoom)
-        # The latent's contribution to the first layer is the same for every pixel: it
-        # goes in the bias column, which the features' row of ones picks up.
-        first = np.concatenate([self._first_coordinates, (self._first_bias + latent @ self._first_latent)[:, None]],
-                               axis=1)
-        n_pixels = width * height
-        tile = max(1, min(tile_pixels, n_pixels))
-        last = n_pixels - (n_pixels - 1) // tile * tile
-        self._buffers = {count: buffers for count, buffers in self._buffers.items() if count in (tile, last)}
-        image = check_out(out, width, height)
-        rgb = image.reshape(n_pixels, 3)  # (a view: the tiles land in ``image``)
-        first_activation, *hidden_activations = self.activations
-        for start in range(0, n_pixels, tile):
-            if stop_event is not None and stop_event.is_set():
-                raise Cancelled("cancelled")
-            stop = min(start + tile, n_pixels)
-            features, units_in, units_out, colours = self._tile_buffers(stop - start)
-            features[:-1] = pixel_coordinates(self.inputs, width, height, zoom, rotation_rad, start, stop,
-                                              warp=warp, warp_phase=warp_phase, fourier=self.fourier).T
-            hidden = units_in[:-1]  # (the last row stays ones)
-            np.dot(first, features, out=hidden)
-            _activate_in_place(hidden, first_activation)
-            for layer, activation in zip(self._hidden, hidden_activations):
-                hidden = units_out[:-1]
-                np.dot(layer, units_in, out=hidden)
-                _activate_in_place(hidden, activation)
-                units_in, units_out = units_out, units_in
-            np.dot(self._output, units_in, out=colours)
-            _sigmoid_in_place(colours, self.fold_tanh)
-            rgb[start:stop] = colours.T
-        return image
+        return cpu_tiles.render(self._network, self._kernels, latent, width, height, zoom, rotation_rad, warp=warp,
+                            warp_phase=warp_phase, tile_pixels=tile_pixels, stop_event=stop_event, out=out)
 
 
 def check_out(out: np.ndarray | None, width: int, height: int) -> np.ndarray:

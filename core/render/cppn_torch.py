@@ -9,60 +9,31 @@ unchanged.
 Two ways to evaluate it:
 
 - ``forward`` (autograd, for training): the whole batch of images at once;
-- ``render`` (inference, for baking and previews): one image in tiles of pixels that go
-  through every layer before the next tile starts. A tile is held transposed, one row per
-  unit and one column per pixel, with a row of ones under it, so each layer is one
-  matrix product ``[W | b] @ [units; 1]`` straight into the next tile buffer (no bias
-  pass, every output contiguous) followed by the activation in place. Tanh layers are
-  folded into logistic ones (``cppn.fold_tanh_layers``; exact up to float rounding) on
-  every device: torch's ``sigmoid_`` is 4x faster than its ``tanh_`` with AVX2 kernels
-  (an AMD EPYC), where the activations, not the width-32 products, take most of the
-  time. On the CPU
-  the tiles are shared out among threads that each compute their tiles on one core
-  (``cpu_workers``): on a 2-core CPU, 1.05x the speed of both cores working on every
-  tile together, where each operation is split and joined. Buffers are kept between calls.
+- ``render`` (inference, for baking and previews). On the CPU it draws through the CPU
+  engine (``cpu_tiles``: tiles of pixels, one per core at a time, numpy's matrix
+  products) with torch's ``sigmoid_`` for tanh layers, folded into logistic ones
+  (``cppn.fold_tanh_layers``; exact up to float rounding), where numpy's tanh is not
+  vectorised: with AVX2 kernels torch's logistic is 4x faster than its tanh and 1.7x
+  faster than numpy's exp-based one (``TorchKernels``). On a
+  GPU (CUDA, MPS) one image goes in large tiles of pixels through every layer, held
+  transposed (one row per unit, one column per pixel, with a row of ones under it), so
+  each layer is one matrix product ``[W | b] @ [units; 1]`` into the next tile buffer
+  followed by the activation in place. Buffers are kept between calls.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
+import contextlib
 import math
-import threading
 
 import numpy as np
 import torch
 
-from . import cppn
+from . import cppn, cpu_tiles
 from ..progress import Cancelled
 
-CPU_TILE_PIXELS = 16384
-"""Pixels per tile on the CPU, where each thread computes its own tiles on one core. At
-1280x720, width 128, on a 2-core Xeon: 16384 px 1.09x faster than 4096 (fewer calls per
-frame; benchmarks/bench_render.py row 1)."""
 GPU_TILE_PIXELS = 1 << 20
 """Pixels per tile on a GPU: large launches, bounded memory (width 128: 512 MiB per buffer at most)."""
-MAX_CPU_WORKERS = 16
-"""At most this many threads compute tiles at once (their Python between operations shares one lock)."""
-
-
-def cpu_workers() -> int:
-    """Threads that compute tiles on the CPU: torch's thread count (one per core unless
-    set otherwise), at most ``MAX_CPU_WORKERS``. Each runs torch on one core while it does."""
-    return max(1, min(torch.get_num_threads(), MAX_CPU_WORKERS))
-
-
-_tile_pool: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
-
-
-def _pool(workers: int) -> concurrent.futures.ThreadPoolExecutor:
-    """A thread pool of ``workers`` threads for CPU tiles, kept for the next frames."""
-    global _tile_pool
-    if _tile_pool is None or _tile_pool[0] != workers:
-        if _tile_pool is not None:
-            _tile_pool[1].shutdown(wait=True)
-        _tile_pool = (workers, concurrent.futures.ThreadPoolExecutor(max_workers=workers,
-                                                                     thread_name_prefix="cppn-tiles"))
-    return _tile_pool[1]
 
 
 def pick_device(preference: str = "auto") -> torch.device:
@@ -85,7 +56,7 @@ def _activate(values: torch.Tensor, activation: str) -> torch.Tensor:
     return torch.exp(-torch.square(values))
 
 
-FOLDED_TANH = "folded-tanh"
+FOLDED_TANH = "sigmoid"
 """A tanh layer of ``render``: ``cppn.fold_tanh_layers(as_sigmoid=True)`` made its units ``sigmoid``."""
 
 
@@ -96,6 +67,32 @@ def _activate_(values: torch.Tensor, activation: str) -> None:
         values.sin_()
     else:
         values.square_().neg_().exp_()
+
+
+class TorchKernels(cpu_tiles.NumpyKernels):
+    """The CPU engine's kernels with torch's logistic for folded tanh layers
+    (``FOLDED_TANH``: where numpy's tanh is not vectorised, see ``_render_weights``) and
+    the output; tanh (where numpy's is vectorised: 1.03-1.07x faster than torch's
+    logistic), sin and gaussian stay numpy's (numpy's float32 sin is as fast as torch's
+    with AVX2 kernels and 2.8x faster with AVX-512)."""
+
+    def __init__(self):
+        super().__init__(sigmoid_through_exp=True)
+
+    def activate(self, values: np.ndarray, activation: str) -> None:
+        if activation == FOLDED_TANH:
+            torch.from_numpy(values).sigmoid_()
+        else:
+            super().activate(values, activation)
+
+    def sigmoid(self, values: np.ndarray) -> None:
+        torch.from_numpy(values).sigmoid_()
+
+    @contextlib.contextmanager
+    def worker_scope(self):
+        """torch on one core in the calling thread (the engine runs one thread per core)."""
+        torch.set_num_threads(1)
+        yield
 
 
 class TorchCPPN(torch.nn.Module):
@@ -179,19 +176,34 @@ class TorchCPPN(torch.nn.Module):
             hidden = _activate(layer(hidden), activation)
         return torch.sigmoid(self.output(hidden))
 
-    def _render_weights(self, device: torch.device) -> dict:
-        """Weights laid out for transposed tiles, ``[W | b]`` (out, in + 1), cached until the
-        weights change; the first layer's bias column depends on the latent (``render``)."""
-        versions = tuple(parameter._version for parameter in self.parameters())
-        cached = self._buffers_for_render.get("weights")
-        if cached is not None and cached["versions"] == versions and cached["device"] == device:
-            return cached
+    def _layers(self, fold_tanh: bool) -> tuple[list, list[str]]:
+        """``[(weight (in, out), bias), ...]`` and the hidden layers' activations, with tanh
+        layers folded into ``FOLDED_TANH`` ones when ``fold_tanh``."""
         with torch.no_grad():
             layers = [(layer.weight.detach().float().cpu().numpy().T, layer.bias.detach().float().cpu().numpy())
                       for layer in (*self.layers, self.output)]
+        if not fold_tanh:
+            return layers, list(self.activations)
+        return (cppn.fold_tanh_layers(layers, self.activations, as_sigmoid=True),
+                [FOLDED_TANH if name == "tanh" else name for name in self.activations])
+
+    def _render_weights(self, device: torch.device, for_cpu_engine: bool) -> dict:
+        """The weights laid out for rendering on ``device``, cached until they change: for
+        the CPU engine a ``cpu_tiles.TileNetwork`` (``"network"``); else ``[W | b]`` (out,
+        in + 1) for transposed tiles (the first layer's bias column depends on the latent)."""
+        versions = tuple(parameter._version for parameter in self.parameters())
+        cached = self._buffers_for_render.get("weights")
+        if (cached is not None and cached["versions"] == versions and cached["device"] == device
+                and ("network" in cached) == for_cpu_engine):
+            return cached
+        if for_cpu_engine:  # tanh by numpy where its tanh is vectorised (AVX-512), else by torch's logistic
+            layers, activations = self._layers(fold_tanh=not cppn.numpy_tanh_is_fast())
+            cached = {"versions": versions, "device": device,
+                      "network": cpu_tiles.TileNetwork.from_layers(self.inputs, self.fourier, layers, activations)}
+        else:
+            layers, activations = self._layers(fold_tanh=True)
             (first, first_bias), *hidden, (output, output_bias) = [
-                (torch.from_numpy(weight.T.copy()), torch.from_numpy(bias))
-                for weight, bias in cppn.fold_tanh_layers(layers, self.activations, as_sigmoid=True)]
+                (torch.from_numpy(weight.T.copy()), torch.from_numpy(bias)) for weight, bias in layers]
             cached = {
                 "versions": versions, "device": device,
                 "first_coordinates": first[:, :self.n_features].contiguous().to(device),
@@ -199,18 +211,18 @@ class TorchCPPN(torch.nn.Module):
                 "first_bias": first_bias.to(device),
                 "hidden": [torch.cat([weight, bias[:, None]], dim=1).contiguous().to(device) for weight, bias in hidden],
                 "output": torch.cat([output, output_bias[:, None]], dim=1).contiguous().to(device),
-                "activations": [FOLDED_TANH if name == "tanh" else name for name in self.activations],
+                "activations": activations,
             }
         self._buffers_for_render["weights"] = cached
         return cached
 
-    def _tile_buffers(self, worker: int, count: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-        """``(features, units_a, units_b, rgb)`` of one worker for tiles of ``count`` pixels, kept.
+    def _tile_buffers(self, count: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """``(features, units_a, units_b, rgb)`` for GPU tiles of ``count`` pixels, kept.
 
         Transposed, one column per pixel: coordinate features and unit activations each
         with a last row of ones; rgb (3, count).
         """
-        key = ("tiles", worker, count, device)
+        key = ("tiles", count, device)
         buffers = self._buffers_for_render.get(key)
         if buffers is None:
             width = self.output.weight.shape[1]
@@ -224,9 +236,9 @@ class TorchCPPN(torch.nn.Module):
         return buffers
 
     def _forget_tile_buffers(self, keep_counts: set) -> None:
-        """Drop the tile buffers of other tile sizes (a new frame size or device)."""
+        """Drop the tile buffers of other tile sizes (a new frame size)."""
         self._buffers_for_render = {key: value for key, value in self._buffers_for_render.items()
-                                    if not (isinstance(key, tuple) and key[0] == "tiles" and key[2] not in keep_counts)}
+                                    if not (isinstance(key, tuple) and key[0] == "tiles" and key[1] not in keep_counts)}
 
     def _tile_coordinates(self, out: torch.Tensor, start: int, stop: int, width: int, height: int,
                           zoom: float, rotation_rad: float, warp: float, warp_phase: float) -> None:
@@ -265,72 +277,61 @@ class TorchCPPN(torch.nn.Module):
                out: np.ndarray | None = None) -> np.ndarray:
         """One image as float32 numpy (height, width, 3) in [0, 1], like ``CPPN.render``.
 
-        Coordinates are computed per tile on the device, so memory beyond the image is a
-        few tiles whatever the size. The result depends only on the arguments (and the
-        device and thread settings), never on what was rendered before. ``stop_event``
-        (anything with ``is_set()``) is checked between tiles: when set, raises
-        ``jobs.Cancelled``. ``out``: a float32 (height, width, 3) array to draw into and
+        Memory beyond the image is a few tiles whatever the size. The result depends only
+        on the arguments (and the device), never on what was rendered before.
+        ``stop_event`` (anything with ``is_set()``) is checked between tiles: when set,
+        raises ``jobs.Cancelled``. ``tile_pixels``: pixels per tile, None for the
+        device's choice. ``out``: a float32 (height, width, 3) array to draw into and
         return, or None for a new one.
         """
         latent = cppn.check_render_args(latent, self.latent_dim, width, height, zoom)
         device = self.output.weight.device
-        weights = self._render_weights(device)
-        if tile_pixels is None:
-            tile_pixels = CPU_TILE_PIXELS if device.type == "cpu" else GPU_TILE_PIXELS
+        if device.type == "cpu":
+            weights = self._render_weights(device, for_cpu_engine=True)
+            threads = torch.get_num_threads()
+            try:
+                return cpu_tiles.render(weights["network"], TorchKernels(), latent, width, height, zoom, rotation_rad,
+                                        warp=warp, warp_phase=warp_phase, tile_pixels=tile_pixels,
+                                        stop_event=stop_event, out=out)
+            finally:
+                torch.set_num_threads(threads)  # (the engine's threads set it to one each)
+        return self.render_in_device_tiles(latent, width, height, zoom, rotation_rad, tile_pixels, warp=warp,
+                                           warp_phase=warp_phase, stop_event=stop_event, out=out)
+
+    @torch.inference_mode()
+    def render_in_device_tiles(self, latent: np.ndarray, width: int, height: int, zoom: float = 1.0,
+                               rotation_rad: float = 0.0, tile_pixels: int | None = None, *,
+                               warp: float = 0.0, warp_phase: float = 0.0, stop_event=None,
+                               out: np.ndarray | None = None) -> np.ndarray:
+        """``render`` as it runs on a GPU: large transposed tiles on the module's device,
+        one after another (see the module docstring). It runs on any device: the tests run
+        it on the CPU, where ``render`` takes the CPU engine instead."""
+        latent = cppn.check_render_args(latent, self.latent_dim, width, height, zoom)
+        device = self.output.weight.device
+        weights = self._render_weights(device, for_cpu_engine=False)
         n_pixels = width * height
-        tile = max(1, min(int(tile_pixels), n_pixels))
-        starts = range(0, n_pixels, tile)
+        tile = max(1, min(int(tile_pixels or GPU_TILE_PIXELS), n_pixels))
         # The first layer: [W_coordinates | latent's share of the bias], the ones row of the
         # features picking up the bias.
         first_bias = torch.addmm(weights["first_bias"].reshape(-1, 1), weights["first_latent"],
                                  torch.from_numpy(latent).to(device).reshape(-1, 1))
         first = torch.cat([weights["first_coordinates"], first_bias], dim=1)
         image = cppn.check_out(out, width, height)
-        on_host = torch.from_numpy(image).reshape(n_pixels, 3)
-        rgb = on_host if device.type == "cpu" else torch.empty(n_pixels, 3, device=device)
-        workers = min(cpu_workers(), len(starts)) if device.type == "cpu" else 1
-        self._forget_tile_buffers({tile, n_pixels - starts[-1]})
-        failed = threading.Event()
-        # Shared: a free worker takes the next tile (a range iterator hands each out once,
-        # under the interpreter lock), so a core slowed by another program does less.
-        tiles = iter(starts)
-
-        def run(worker: int) -> None:
-            try:
-                for start in tiles:
-                    if failed.is_set() or (stop_event is not None and stop_event.is_set()):
-                        raise Cancelled("cancelled")
-                    self._render_tile(weights, first, rgb, worker, start, min(start + tile, n_pixels),
-                                      width, height, zoom, rotation_rad, warp, warp_phase)
-            except BaseException:
-                failed.set()
-                raise
-
-        if workers == 1:
-            run(0)
-        else:
-            threads = torch.get_num_threads()
-
-            def on_one_core(worker: int) -> None:
-                torch.set_num_threads(1)
-                with torch.inference_mode():
-                    run(worker)
-
-            futures = [_pool(workers).submit(on_one_core, worker) for worker in range(workers)]
-            concurrent.futures.wait(futures)  # (all: none may still write into rgb or the buffers)
-            torch.set_num_threads(threads)
-            errors = [error for error in (future.exception() for future in futures) if error is not None]
-            if errors:  # the error that stopped the others, not the Cancelled it made them raise
-                raise next((error for error in errors if not isinstance(error, Cancelled)), errors[0])
-        if rgb is not on_host:
-            on_host.copy_(rgb)
+        rgb = torch.empty(n_pixels, 3, device=device)
+        self._forget_tile_buffers({tile, n_pixels - (n_pixels - 1) // tile * tile})
+        for start in range(0, n_pixels, tile):
+            if stop_event is not None and stop_event.is_set():
+                raise Cancelled("cancelled")
+            self._render_tile(weights, first, rgb, start, min(start + tile, n_pixels), width, height, zoom,
+                              rotation_rad, warp, warp_phase)
+        torch.from_numpy(image).reshape(n_pixels, 3).copy_(rgb)
         return image
 
-    def _render_tile(self, weights: dict, first: torch.Tensor, rgb: torch.Tensor, worker: int, start: int,
-                     stop: int, width: int, height: int, zoom: float, rotation_rad: float, warp: float,
+    def _render_tile(self, weights: dict, first: torch.Tensor, rgb: torch.Tensor, start: int, stop: int,
+                     width: int, height: int, zoom: float, rotation_rad: float, warp: float,
                      warp_phase: float) -> None:
-        """Pixels ``[start, stop)`` of ``rgb`` through every layer, in ``worker``'s buffers."""
-        features, units_in, units_out, colours = self._tile_buffers(worker, stop - start, first.device)
+        """Pixels ``[start, stop)`` of ``rgb`` through every layer, on the GPU."""
+        features, units_in, units_out, colours = self._tile_buffers(stop - start, first.device)
         self._tile_coordinates(features, start, stop, width, height, zoom, rotation_rad, warp, warp_phase)
         first_activation, *hidden_activations = weights["activations"]
         hidden = units_in[:-1]  # (the last row stays ones)
