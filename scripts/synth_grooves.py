@@ -1,5 +1,5 @@
 """Code-generated grooves with exact ground truth for the beat, tempo and meter tests and
-the benchmark: swing, waltz, 6/8, half-time, a tempo change, rubato, songs without drums
+the benchmark: swing, waltzes, 6/8, half-time, a tempo change, rubato, songs without drums
 (plucked notes, a sung-like melody with vibrato) and sounds without a beat (a drone,
 speech-like noise bursts).
 
@@ -65,8 +65,9 @@ def _beat_times(bpm_at, n_beats: int, start_s: float) -> list[float]:
     return times
 
 
-def render_groove(name: str, seconds: float = 12.0, seed: int = 0) -> Groove:
-    """One of ``GROOVES`` or ``BEATLESS``, about ``seconds`` long (whole bars), mono 44.1 kHz."""
+def render_groove(name: str, seconds: float = 12.0, seed: int = 0, bpm: float | None = None) -> Groove:
+    """One of ``GROOVES`` or ``BEATLESS``, about ``seconds`` long (whole bars), mono 44.1 kHz;
+    ``bpm``: the beats per minute of a drummed groove (not the tempo change), None for its own."""
     rng = np.random.default_rng(seed)
     n = int((seconds + 1.5) * RATE)
     out = np.zeros((n, 2))
@@ -85,20 +86,21 @@ def render_groove(name: str, seconds: float = 12.0, seed: int = 0) -> Groove:
             for off in offsets:
                 add(t + off * period, 0.15, lambda tau: _hat(tau, rng, RATE), gain=0.6)
 
-    def bass_and_chords(beats, per_bar, bass_on=(0,), stabs_on=()):
+    def bass_and_chords(beats, per_bar, bass_on=(0,), stabs_on=(), bars_per_chord=1):
         for b, t in enumerate(beats):
             bar = b // per_bar
-            chord = _CHORDS[bar % len(_CHORDS)]
-            if b % per_bar in bass_on:
-                add(t, 0.4, lambda tau, hz=_midi_hz(36 + chord[0]): _bass(tau, hz, 0.35, RATE), gain=0.7)
+            chord = _CHORDS[bar // bars_per_chord % len(_CHORDS)]
+            if b % per_bar in bass_on:  # (root, or the fifth in the second bar of a chord)
+                root = 36 + chord[0] + (7 if bar % bars_per_chord else 0)
+                add(t, 0.4, lambda tau, hz=_midi_hz(root): _bass(tau, hz, 0.35, RATE), gain=0.7)
             if b % per_bar in stabs_on:
                 for note in chord:
                     add(t, 0.5, lambda tau, hz=_midi_hz(60 + note): _pluck(tau, hz, 0.25), gain=0.12)
 
-    if name in ("swing", "waltz", "six_eight", "half_time", "tempo_change", "four"):
-        meter = {"waltz": 3, "six_eight": 6}.get(name, 4)
-        bpm = {"swing": 100.0, "waltz": 150.0, "six_eight": 150.0, "half_time": 140.0, "four": 120.0,
-               "tempo_change": 96.0}[name]
+    if name in ("swing", "waltz", "slow_waltz", "six_eight", "half_time", "tempo_change", "four"):
+        meter = {"waltz": 3, "slow_waltz": 3, "six_eight": 6}.get(name, 4)
+        bpm = bpm or {"swing": 100.0, "waltz": 150.0, "slow_waltz": 96.0, "six_eight": 150.0, "half_time": 140.0,
+                      "four": 120.0, "tempo_change": 96.0}[name]
         n_beats = int(seconds * bpm / 60.0) // meter * meter
         if name == "tempo_change":
             half = n_beats // 2 // 4 * 4
@@ -111,6 +113,9 @@ def render_groove(name: str, seconds: float = 12.0, seed: int = 0) -> Groove:
         elif name == "waltz":  # oom-pah-pah
             drums_bar(beats, 3, (0,), (), hats_per_beat=1)
             bass_and_chords(beats, 3, bass_on=(0,), stabs_on=(1, 2))
+        elif name == "slow_waltz":  # oom-pah-pah, a chord for two bars (root, then fifth), snare on 2 and 3
+            drums_bar(beats, 3, (0,), (1, 2), hats_per_beat=2)
+            bass_and_chords(beats, 3, bass_on=(0,), stabs_on=(1, 2), bars_per_chord=2)
         elif name == "six_eight":  # beats are the eighths: kick on 1, snare on 4
             drums_bar(beats, 6, (0,), (3,), hats_per_beat=1)
             bass_and_chords(beats, 6, bass_on=(0, 3), stabs_on=(0,))
@@ -178,5 +183,5 @@ def render_groove(name: str, seconds: float = 12.0, seed: int = 0) -> Groove:
     return groove
 
 
-GROOVES = ("four", "swing", "waltz", "six_eight", "half_time", "tempo_change", "plucked", "rubato", "vibrato_melody")
+GROOVES = ("four", "swing", "waltz", "slow_waltz", "six_eight", "half_time", "tempo_change", "plucked", "rubato", "vibrato_melody")
 BEATLESS = ("drone", "speech_like", "silence")

@@ -1,5 +1,5 @@
 """Beats, tempo and meter on generated grooves with exact ground truth (scripts/synth_grooves.py):
-swing, waltz, 6/8, half-time, a tempo change, rubato, music without drums, and sounds
+swing, waltzes, 6/8, half-time, a tempo change, rubato, music without drums, and sounds
 without a beat. Scored with a +-70 ms F-measure (scripts/beat_scoring.py)."""
 
 from __future__ import annotations
@@ -83,10 +83,23 @@ def test_a_waltz_is_heard_in_three_and_its_bars_start_on_the_downbeats():
     assert beat_scoring.f_measure(groove.downbeats_s, sound.downbeats_s)[0] >= 0.9
 
 
-def test_six_eight_counted_in_eighths_with_beats_per_bar_six():
-    groove, sound, track = analysed("six_eight", audio.AnalysisParams(beats_per_bar=6))
+@pytest.mark.parametrize("beats_per_bar", [0, 6], ids=["heard", "set"])
+def test_six_eight_counted_in_eighths_has_bars_of_six(beats_per_bar):
+    groove, sound, track = analysed("six_eight", audio.AnalysisParams(beats_per_bar=beats_per_bar))
     assert sound.beats_per_bar == 6 and track["beats_per_bar"][FPS] == 6.0
     assert beat_scoring.f_measure(groove.downbeats_s, sound.downbeats_s)[0] >= 0.9
+
+
+@pytest.mark.parametrize("name, bpm, meter", [
+    ("waltz", 90, 3), ("waltz", 180, 3), ("slow_waltz", 120, 3),  # bars alike: 3
+    ("six_eight", 120, 6), ("six_eight", 180, 6),  # the bar's halves differ (a backbeat on the 4th eighth): 6
+])
+def test_bars_of_six_are_told_from_pairs_of_waltz_bars_at_any_tempo(name, bpm, meter):
+    # A waltz whose chord lasts two bars, with its bass on the root and then the fifth,
+    # still repeats every 3 beats; 6/8 repeats only every 6.
+    groove = synth_grooves.render_groove(name, 20.0, seed=2, bpm=bpm)
+    sound = audio.analyze_sound(groove.samples, groove.sample_rate)
+    assert sound.beats_per_bar == meter
 
 
 def test_the_new_channels_are_strip_true():

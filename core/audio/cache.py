@@ -29,10 +29,10 @@ import numpy as np
 __all__ = ["AnalysisCache", "ENGINE_VERSION", "content_digest"]
 
 # Bump when the analysis changes its results: old entries then simply stop matching.
-ENGINE_VERSION = "audio-engine-4"  # 2: pulse clarity, heard meter, beats on weak pulses; 3: keys and chords;
+ENGINE_VERSION = "audio-engine-5"  # 2: pulse clarity, heard meter, beats on weak pulses; 3: keys and chords;
 # 4: a beat path may start at the first beat (it was tied to the silence before it), and
 # an interval at a tempo change may keep either beat's period; downbeats from the harmony
-# of two beats against the two before
+# of two beats against the two before; 5: bars of 6 heard (6/8)
 
 _CHUNK = 1 << 22
 

@@ -62,8 +62,8 @@ Channels (``CHANNELS``; the band names come from ``AnalysisParams.bands``):
     rubato music lower. Beats are tracked wherever the song has a pulse at all;
     silence, drones and speech-like sound have no beats and read 0 here.
 ``beats_per_bar``
-    The meter of the downbeats (2, 3 or 4 heard, or ``AnalysisParams.beats_per_bar``
-    when set, e.g. 6 for 6/8 counted in eighths) on every frame that overlaps the file; 0 without beats.
+    The meter of the downbeats (2, 3, 4 or 6 heard, or ``AnalysisParams.beats_per_bar``
+    when set, e.g. 5 or 7) on every frame that overlaps the file; 0 without beats.
 ``bass``, ``low_mid``, ``high_mid``, ``treble`` (or the names of ``bands``)
     0..1: RMS amplitude of the band's frequency range (Hz, ``bands``), divided by the
     track's ``normalise_percentile`` value of that band (but at most ``band_range_db``

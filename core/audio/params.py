@@ -90,7 +90,7 @@ class AnalysisParams:
             expressive timing and tempo changes more freely).
         refine_beats: move beats to their onset sample (about 1 ms accurate).
         beats_per_bar: beats per bar of the downbeats; 0 = the meter heard in the song
-            (2, 3 or 4, see :func:`.beats.beats_per_bar`).
+            (2, 3, 4 or 6, see :func:`.beats.beats_per_bar`).
         hpss_time_s: running-median length of the harmonic/percussive split, seconds.
         section_kernel_s, min_section_s, section_threshold: structure segmentation
             (see :func:`.sections.section_boundaries`).

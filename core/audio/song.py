@@ -66,23 +66,38 @@ def _beats(samples_near, sample_rate, n_samples, flux, flux_first_s, hop_s, para
     return beat_s, clarity_grid
 
 
-def _downbeats(beat_s, bass, chroma_grid, duration, params) -> tuple[np.ndarray, int]:
-    """The beats that start bars, and the beats per bar (``params.beats_per_bar``, or the
-    meter heard when it is 0): a bass onset and a harmonic change mark a bar's first beat.
+_ONSET_SPAN_S = 0.08
+"""Seconds after a beat weighed against as many before it to hear an onset on the beat."""
 
-    ``bass``: the power below ``spectral.DOWNBEAT_BASS_HZ`` per STFT window, a ``Grid``.
+
+def _onsets_at(grid: Grid, beat_s: np.ndarray, duration: float) -> np.ndarray:
+    """How much each beat's first ``_ONSET_SPAN_S`` outweigh as long before it, as a log
+    power ratio (0 where the power falls): (beats,) for a grid of one series, (beats,
+    columns) for one of several (a float64 running sum of one column at a time)."""
+    values = grid.values if grid.values.ndim == 2 else grid.values[:, None]
+    onsets = np.empty((len(beat_s), values.shape[1]))
+    for column in range(values.shape[1]):
+        cum = cumulative(values[:, column])
+        after = interval_means(cum, beat_s, beat_s + _ONSET_SPAN_S, grid.cell_s, grid.first_s, duration)
+        before = interval_means(cum, beat_s - _ONSET_SPAN_S, beat_s, grid.cell_s, grid.first_s, duration)
+        onsets[:, column] = np.maximum(0.0, np.log(after + 1e-10) - np.log(before + 1e-10))
+    return onsets if grid.values.ndim == 2 else onsets[:, 0]
+
+
+def _downbeats(beat_s, bass, timbre, chroma_grid, duration, params) -> tuple[np.ndarray, int]:
+    """The beats that start bars, and the beats per bar (``params.beats_per_bar``, or the
+    meter heard when it is 0): a bass onset and a harmonic change mark a bar's first beat;
+    the onsets of each beat across the bands tell bars of 6 from bars of 3.
+
+    ``bass``: the power below ``spectral.DOWNBEAT_BASS_HZ`` per STFT window, a ``Grid``;
+    ``timbre``: half-octave band powers per STFT window, a ``Grid``.
     """
     if len(beat_s) < 4:
         return np.zeros(0), 0
-    bass_cum = cumulative(bass.values)
-    span = 0.08
-    after = interval_means(bass_cum, beat_s, beat_s + span, bass.cell_s, bass.first_s, duration)
-    before = interval_means(bass_cum, beat_s - span, beat_s, bass.cell_s, bass.first_s, duration)
-    bass_onset = np.maximum(0.0, np.log(after + 1e-10) - np.log(before + 1e-10))
+    bass_onset = _onsets_at(bass, beat_s, duration)
     edges = np.append(beat_s, min(duration, beat_s[-1] + (beat_s[-1] - beat_s[-2])))
     chroma = grid_means(chroma_grid, edges, duration)
-    norms = np.linalg.norm(chroma, axis=1)
-    unit = chroma / np.maximum(norms, 1e-12)[:, None]
+    unit = chroma / np.maximum(np.linalg.norm(chroma, axis=1), 1e-12)[:, None]
     # the harmony of the two beats from each beat on against the two before it: a chord
     # that changes on the bar line stands out, a bass note on beat 3 under the same chord
     # does not (beat to beat, both look alike)
@@ -98,7 +113,7 @@ def _downbeats(beat_s, bass, chroma_grid, duration, params) -> tuple[np.ndarray,
         mean = float(np.mean(part))
         if mean > 0:
             evidence += part / mean
-    beats_per_bar = params.beats_per_bar or beat_tools.beats_per_bar(evidence)
+    beats_per_bar = params.beats_per_bar or beat_tools.beats_per_bar(evidence, _onsets_at(timbre, beat_s, duration))
     if len(beat_s) < 2 * beats_per_bar:
         return (beat_s[:1] if beats_per_bar == 1 else np.zeros(0)), beats_per_bar
     return beat_s[beat_tools.downbeat_mask(evidence, beats_per_bar)], beats_per_bar
@@ -235,11 +250,11 @@ def _analyze_blocks(sample_rate: int, blocks, samples_near, params: AnalysisPara
         beat_s, grids["pulse_clarity"] = _beats(samples_near, sample_rate, n, series["flux"],
                                                 series["flux_first_s"], hop_s, params)
         report.check()
-        downbeat_s, beats_per_bar = _downbeats(beat_s, Grid(series["bass"], first_s, hop_s), grids["chroma"],
-                                               duration, params)
+        timbre = Grid(series["timbre"], first_s, hop_s)
+        downbeat_s, beats_per_bar = _downbeats(beat_s, Grid(series["bass"], first_s, hop_s), timbre,
+                                               grids["chroma"], duration, params)
         report.check()
-        section_s = _sections(Grid(series["timbre"], first_s, hop_s), grids["chroma"], beat_s, downbeat_s,
-                              duration, params)
+        section_s = _sections(timbre, grids["chroma"], beat_s, downbeat_s, duration, params)
     return SoundAnalysis(int(sample_rate), n, grids, beat_s, downbeat_s, section_s, beats_per_bar)
 
 

@@ -204,8 +204,8 @@ class NeuralAestheticsSettings(bpy.types.PropertyGroup):
     source_harmony: _effect_source("harmony")
     beats_per_bar: bpy.props.EnumProperty(
         name="Beats per Bar",
-        description="Beats in a bar of the song, which places the downbeats (Auto: heard in the song, 2, 3 or 4; "
-                    "set 6 for 6/8 counted in eighths)",
+        description="Beats in a bar of the song, which places the downbeats (Auto: heard in the song, 2, 3, 4 "
+                    "or 6 for 6/8 counted in eighths; set 5 or 7 yourself)",
         items=[("0", "Auto", "The meter heard in the song")] + [(str(n), str(n), f"{n} beats per bar")
                                                                for n in range(2, 8)],
         default="0",
