@@ -127,17 +127,19 @@ class TileNetwork:
         return self.first_bias.shape[0]
 
 
-_tile_pool: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
+_tile_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_tile_pool_lock = threading.Lock()
 
 
-def _pool(count: int) -> concurrent.futures.ThreadPoolExecutor:
-    """A thread pool of ``count`` threads for tiles, kept for the next frames."""
+def _pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The thread pool that computes tiles, kept for the next frames. One for the process,
+    never shut down, so frames drawn at once from several threads (a preview beside a
+    bake) share it; it starts threads only as tiles are handed to it."""
     global _tile_pool
-    if _tile_pool is None or _tile_pool[0] != count:
-        if _tile_pool is not None:
-            _tile_pool[1].shutdown(wait=True)
-        _tile_pool = (count, concurrent.futures.ThreadPoolExecutor(max_workers=count, thread_name_prefix="cppn-tiles"))
-    return _tile_pool[1]
+    with _tile_pool_lock:
+        if _tile_pool is None:
+            _tile_pool = concurrent.futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="cppn-tiles")
+        return _tile_pool
 
 
 def tile_size(network: TileNetwork, width: int, tile_pixels: int | None = None) -> int:
@@ -190,7 +192,7 @@ def render(network: TileNetwork, kernels, latent: np.ndarray, width: int, height
         if count == 1:
             run()
         else:
-            futures = [_pool(count).submit(run) for _ in range(count)]
+            futures = [_pool().submit(run) for _ in range(count)]
             concurrent.futures.wait(futures)  # (all: none may still write into the image)
             errors = [error for error in (future.exception() for future in futures) if error is not None]
             if errors:  # the error that stopped the others, not the Cancelled it made them raise
