@@ -166,8 +166,8 @@ def test_crossfade_mixes_in_linear_light():
     middle = transitions.crossfade(black, white, 0.5)
     assert to8(middle)[0, 0, 0] == 188  # sRGB of linear 0.5 (a mix of sRGB values would give 128)
     levels = np.linspace(0, 1, 256, dtype=np.float32).reshape(16, 16, 1).repeat(3, axis=2)
+    # (weight 0: decoded to linear light and encoded back, every 8-bit level comes back)
     np.testing.assert_array_equal(to8(transitions.crossfade(levels, np.ones_like(levels), 0.0)), to8(levels))
-    np.testing.assert_array_equal(to8(transitions.linear_to_srgb(imageio.srgb_to_linear(levels))), to8(levels))
 
 
 def to8(values):

@@ -19,47 +19,10 @@ import numpy as np
 
 from . import backend as backends
 from . import cppn
+from .imageio import decode_srgb_into, encode_srgb_into
 
 CHUNK_VALUES = 1 << 15
 """Values mixed at a time: a chunk's scratch arrays stay in the CPU's cache."""
-_DECODE_KNEE, _ENCODE_KNEE = np.float32(0.04045), np.float32(0.0031308)
-
-
-def _power(values: np.ndarray, exponent: float, out: np.ndarray) -> np.ndarray:
-    """``values ** exponent`` (values > 0; 0 gives 0) as exp(exponent * log(values)): numpy's
-    float32 exp and log are vectorised, its float32 power is not (3x slower here)."""
-    with np.errstate(divide="ignore"):
-        np.log(values, out=out)
-    out *= np.float32(exponent)
-    return np.exp(out, out=out)
-
-
-def _decode(display: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-    """The sRGB decoding function (IEC 61966-2-1) of ``display`` into ``out``."""
-    np.clip(display, 0.0, 1.0, out=scratch)
-    above = scratch > _DECODE_KNEE
-    np.multiply(scratch, np.float32(1 / 12.92), out=out)
-    scratch *= np.float32(1 / 1.055)
-    scratch += np.float32(0.055 / 1.055)
-    np.copyto(out, _power(scratch, 2.4, scratch), where=above)
-    return out
-
-
-def _encode(linear: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-    """The sRGB encoding function of ``linear`` (in [0, 1]) into ``out``."""
-    above = linear > _ENCODE_KNEE
-    _power(linear, 1 / 2.4, scratch)
-    scratch *= np.float32(1.055)
-    scratch -= np.float32(0.055)
-    np.multiply(linear, np.float32(12.92), out=out)
-    np.copyto(out, scratch, where=above)
-    return out
-
-
-def linear_to_srgb(linear: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """The sRGB encoding function, float32; values are clipped to [0, 1]."""
-    linear = np.clip(np.asarray(linear, dtype=np.float32), 0.0, 1.0)
-    return _encode(linear, np.empty_like(linear) if out is None else out, np.empty_like(linear))
 
 
 def crossfade(display_a: np.ndarray, display_b: np.ndarray, weight: float, out: np.ndarray | None = None) -> np.ndarray:
@@ -75,12 +38,12 @@ def crossfade(display_a: np.ndarray, display_b: np.ndarray, weight: float, out: 
         part = slice(start, start + CHUNK_VALUES)
         count = len(flat_a[part])
         mixed, other, scratch = buffers[0, :count], buffers[1, :count], buffers[2, :count]
-        _decode(flat_a[part], mixed, scratch)
-        _decode(flat_b[part], other, scratch)
+        decode_srgb_into(flat_a[part], mixed, scratch)
+        decode_srgb_into(flat_b[part], other, scratch)
         mixed *= keep
         other *= take
         mixed += other  # (in [0, 1]: a mix of two decoded values that are)
-        _encode(mixed, flat_out[part], scratch)
+        encode_srgb_into(mixed, flat_out[part], scratch)
     return out
 
 
