@@ -173,17 +173,14 @@ def render(network: TileNetwork, kernels, latent: np.ndarray, width: int, height
     tiles = iter(starts)
 
     def run() -> None:
-        buffers: dict[int, tuple[np.ndarray, ...]] = {}
         try:
             with kernels.worker_scope():
                 for start in tiles:
                     if failed.is_set() or (stop_event is not None and stop_event.is_set()):
                         raise Cancelled("cancelled")
                     stop = min(start + tile, n_pixels)
-                    if stop - start not in buffers:
-                        buffers[stop - start] = _tile_buffers(network, stop - start)
-                    _render_tile(network, kernels, first, rgb, buffers[stop - start], start, stop, width, height,
-                                 zoom, rotation_rad, warp, warp_phase)
+                    _render_tile(network, kernels, first, rgb, _tile_buffers(network, stop - start), start, stop,
+                                 width, height, zoom, rotation_rad, warp, warp_phase)
         except BaseException:
             failed.set()
             raise
@@ -200,11 +197,27 @@ def render(network: TileNetwork, kernels, latent: np.ndarray, width: int, height
     return image
 
 
+_thread_buffers = threading.local()
+_KEPT_BUFFER_SHAPES = 4
+"""Tile buffer shapes a thread keeps for the next frames (a frame has at most two tile sizes)."""
+
+
 def _tile_buffers(network: TileNetwork, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(features, units_a, units_b)`` for a tile of ``count`` pixels, each with a last column of ones."""
+    """``(features, units_a, units_b)`` for a tile of ``count`` pixels, each with a last
+    column of ones (which a tile keeps at one), kept by the calling thread for the next
+    frames: a live preview's frames take milliseconds, filling new buffers would be a
+    fair part of them."""
+    kept = getattr(_thread_buffers, "by_shape", None)
+    if kept is None:
+        kept = _thread_buffers.by_shape = {}
     n_features = network.first_coordinates.shape[0]
-    return (np.ones((count, n_features + 1), np.float32), np.ones((count, network.width + 1), np.float32),
-            np.ones((count, network.width + 1), np.float32))
+    key = (n_features, network.width, count)
+    if key not in kept:
+        if len(kept) >= _KEPT_BUFFER_SHAPES:
+            kept.clear()
+        kept[key] = (np.ones((count, n_features + 1), np.float32), np.ones((count, network.width + 1), np.float32),
+                     np.ones((count, network.width + 1), np.float32))
+    return kept[key]
 
 
 def _render_tile(network: TileNetwork, kernels, first: np.ndarray, rgb: np.ndarray, buffers: tuple,
