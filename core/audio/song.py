@@ -71,9 +71,9 @@ _ONSET_SPAN_S = 0.08
 
 
 def _onsets_at(grid: Grid, beat_s: np.ndarray, duration: float) -> np.ndarray:
-    """How much each beat's first ``_ONSET_SPAN_S`` outweigh as long before it, as a log
-    power ratio (0 where the power falls): (beats,) for a grid of one series, (beats,
-    columns) for one of several (a float64 running sum of one column at a time)."""
+    """How much the power in the ``_ONSET_SPAN_S`` after each beat exceeds that of as long
+    before it, as a log ratio (0 where the power falls): (beats,) for a grid of one series,
+    (beats, columns) for one of several (a float64 running sum of one column at a time)."""
     values = grid.values if grid.values.ndim == 2 else grid.values[:, None]
     onsets = np.empty((len(beat_s), values.shape[1]))
     for column in range(values.shape[1]):
