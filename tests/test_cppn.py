@@ -260,3 +260,23 @@ def test_tiles_on_every_core_draw_what_one_thread_draws_and_leave_numpys_blas_as
     with pytest.raises(jobs.Cancelled):
         network.render(latents[0], 96, 54, tile_pixels=96 * 5, stop_event=StopAfterTwoTiles())
     assert blas.threads() == threads_before
+
+
+def test_where_numpys_blas_is_not_openblas_the_renderer_draws_the_same_frame(network, monkeypatch):
+    # Blender builds its own numpy, which may have no OpenBLAS (or another BLAS): nothing
+    # is pinned then, and the frame is the same.
+    from neural_aesthetics.core.render import blas
+
+    latent = _latent(3)
+    expected = network.render(latent, 64, 36)
+    monkeypatch.setattr(blas, "_candidate_libraries", lambda: [])
+    blas._function.cache_clear()
+    blas._controls.cache_clear()
+    try:
+        assert not blas.controllable() and blas.threads() == 0 and "not OpenBLAS" in blas.describe()
+        np.testing.assert_array_equal(network.render(latent, 64, 36), expected)
+    finally:
+        monkeypatch.undo()
+        blas._function.cache_clear()
+        blas._controls.cache_clear()
+    assert blas.controllable()
