@@ -183,5 +183,6 @@ def render_groove(name: str, seconds: float = 12.0, seed: int = 0, bpm: float | 
     return groove
 
 
-GROOVES = ("four", "swing", "waltz", "slow_waltz", "six_eight", "half_time", "tempo_change", "plucked", "rubato", "vibrato_melody")
+GROOVES = ("four", "swing", "waltz", "slow_waltz", "six_eight", "half_time", "tempo_change", "plucked", "rubato",
+           "vibrato_melody")
 BEATLESS = ("drone", "speech_like", "silence")

@@ -94,7 +94,7 @@ def test_six_eight_counted_in_eighths_has_bars_of_six(beats_per_bar):
     ("waltz", 90, 3), ("waltz", 180, 3), ("slow_waltz", 120, 3),  # bars alike: 3
     ("six_eight", 120, 6), ("six_eight", 180, 6),  # the bar's halves differ (a backbeat on the 4th eighth): 6
 ])
-def test_bars_of_six_are_told_from_pairs_of_waltz_bars_at_any_tempo(name, bpm, meter):
+def test_bars_of_six_are_told_from_pairs_of_waltz_bars_from_90_to_180_beats_a_minute(name, bpm, meter):
     # A waltz whose chord lasts two bars, with its bass on the root and then the fifth,
     # still repeats every 3 beats; 6/8 repeats only every 6.
     groove = synth_grooves.render_groove(name, 20.0, seed=2, bpm=bpm)

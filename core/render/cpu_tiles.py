@@ -112,7 +112,8 @@ class TileNetwork:
     activations: list[str]
 
     @classmethod
-    def from_layers(cls, inputs: list[str], fourier: list[float], layers: list, activations: list[str]) -> "TileNetwork":
+    def from_layers(cls, inputs: list[str], fourier: list[float], layers: list,
+                    activations: list[str]) -> "TileNetwork":
         """From ``[(weight (in, out), bias (out,)), ...]``: every hidden layer, then the
         output layer; the first layer's rows are the coordinate features, then the latent."""
         (first, first_bias), *hidden, output = [(np.asarray(weight, np.float32), np.asarray(bias, np.float32))
