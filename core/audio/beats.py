@@ -175,14 +175,14 @@ def track_beats(novelty: np.ndarray, cell_s: float, bpm_per_cell: np.ndarray, ti
             theirs = np.log(distances / periods[start:hi]) ** 2
             scores = cum[start:hi] - tightness * np.minimum(own, theirs)
         else:
-            scores = cum[0:hi] + penalty[-lo:] if lo < 0 else cum[lo:hi] + penalty
+            scores = cum[start:hi] + penalty[start - lo:]
         best = int(np.argmax(scores))
         if scores[best] < 0:  # no earlier beat helps (the song's first beat): the path starts here
             cum[i] = local[i]
             continue
-        back[i] = max(lo, 0) + best
+        back[i] = start + best
         cum[i] = local[i] + scores[best]
-    end_period = max(2, int(round(periods[-1])))
+    end_period = int(rounded[-1])
     tail = slice(max(0, n - end_period), n)
     # the last beat: the best-scoring local maximum of the envelope in the last period
     last = tail.start + int(np.argmax(cum[tail] + 1e-9 * np.arange(tail.stop - tail.start)))
