@@ -45,19 +45,29 @@ _ROWS_AT_ONCE = 64
 """Rows converted at a time: the float scratch stays small (a few hundred KB at 4K)."""
 
 
-def _quantised(rgb: np.ndarray, top: int, dtype, scratch_dtype) -> np.ndarray:
-    """``rint(clip(rgb, 0, 1) * top)`` as ``dtype``, a few rows at a time (no frame-sized temporaries)."""
+def _by_rows(rgb: np.ndarray, dtype, convert) -> np.ndarray:
+    """``convert(rows)`` of ``_ROWS_AT_ONCE`` rows of ``rgb`` at a time, stored as ``dtype``
+    (no frame-sized float temporaries)."""
     rgb = np.asarray(rgb)
     out = np.empty(rgb.shape, dtype=dtype)
-    scratch = np.empty((min(_ROWS_AT_ONCE, len(rgb)),) + rgb.shape[1:], dtype=scratch_dtype)
     for start in range(0, len(rgb), _ROWS_AT_ONCE):
         rows = rgb[start:start + _ROWS_AT_ONCE]
+        out[start:start + len(rows)] = convert(rows)
+    return out
+
+
+def _quantised(rgb: np.ndarray, top: int, dtype, scratch_dtype) -> np.ndarray:
+    """``rint(clip(rgb, 0, 1) * top)`` as ``dtype``, a few rows at a time."""
+    rgb = np.asarray(rgb)
+    scratch = np.empty((min(_ROWS_AT_ONCE, len(rgb)),) + rgb.shape[1:], dtype=scratch_dtype)
+
+    def quantise(rows):
         part = scratch[:len(rows)]
         np.clip(rows, 0.0, 1.0, out=part)
         part *= top
-        np.rint(part, out=part)
-        out[start:start + len(rows)] = part
-    return out
+        return np.rint(part, out=part)
+
+    return _by_rows(rgb, dtype, quantise)
 
 
 def to_rgb8(rgb: np.ndarray) -> np.ndarray:
@@ -112,18 +122,6 @@ def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
     return decode_srgb_into(rgb, np.empty_like(rgb), np.empty_like(rgb))
 
 
-def _linear_half(rgb: np.ndarray) -> np.ndarray:
-    """``srgb_to_linear(rgb)`` as float16, a few rows at a time (no frame-sized float temporaries)."""
-    rgb = np.asarray(rgb, dtype=np.float32)
-    out = np.empty(rgb.shape, dtype=np.float16)
-    linear = np.empty((min(_ROWS_AT_ONCE, len(rgb)),) + rgb.shape[1:], dtype=np.float32)
-    scratch = np.empty_like(linear)
-    for start in range(0, len(rgb), _ROWS_AT_ONCE):
-        rows = rgb[start:start + _ROWS_AT_ONCE]
-        out[start:start + len(rows)] = decode_srgb_into(rows, linear[:len(rows)], scratch[:len(rows)])
-    return out
-
-
 def prepare(rgb: np.ndarray, image_format: str) -> np.ndarray:
     """The array ``image_format`` stores for float display values ``rgb`` (H, W, 3)."""
     check_format(image_format)
@@ -131,7 +129,7 @@ def prepare(rgb: np.ndarray, image_format: str) -> np.ndarray:
         return to_rgb8(rgb)
     if image_format == "png16":
         return to_rgb16(rgb)
-    return _linear_half(rgb)
+    return _by_rows(rgb, np.float16, srgb_to_linear)
 
 
 # --- PNG -----------------------------------------------------------------------------------
