@@ -15,7 +15,10 @@ average of the machine is printed before and after):
    weights times (width+1 x 16384 pixels) tiles back to back (what the renderers are made
    of). GEMMs are timed over ``GEMM_REPEATS`` products, about as long as a frame takes:
    this machine's speed drifts from one moment to the next, and a single 25 ms product
-   catches quiet moments a half-second frame cannot.
+   catches quiet moments a half-second frame cannot. For the shipped architecture at
+   1920x1080 a "no activations" row draws the same frame with kernels that leave every
+   value as its product made it (coordinates and products alone): what the activation
+   kernels cost, and the share of peak that would be the ceiling were they free.
 2. End-to-end bake (render + quantise + encode + atomic write, ``bake.bake_sequence``)
    frames/s divided by compute-only frames/s (the same renderer, no writing), 1280x720
    8-bit PNG, shipped style, numpy and torch. Then the encoders' own throughput: a bake
@@ -137,7 +140,7 @@ def _time_interleaved(functions: dict, rounds: int) -> dict:
 def cppn_rows(rounds: int) -> tuple[dict, list[tuple[str, str, float, float]]]:
     """GEMM GFLOP/s by (kind, width) and (architecture, renderer, seconds per frame, GFLOP/s)
     for every architecture, size and renderer of row 1."""
-    from neural_aesthetics.core.render import backend, cppn
+    from neural_aesthetics.core.render import backend, cppn, cpu_tiles
 
     styles = {label: _style(name) for label, name in SHIPPED.items()}
     styles["w128 tanh"] = _style()
@@ -155,6 +158,13 @@ def cppn_rows(rounds: int) -> tuple[dict, list[tuple[str, str, float, float]]]:
                 functions[key] = (lambda r=renderer, w=width, h=height:
                                   r.render(latent, w, h, zoom=1.1, rotation_rad=0.2))
                 flops[key] = cppn.flops_per_pixel(loaded.architecture) * width * height
+            if label in SHIPPED:  # the same frame with the activations left out: what they cost
+                width, height = SIZES[-1]
+                key = (label, f"{width}x{height}", renderer.backend_name, "without activations")
+                functions[key] = (lambda r=renderer, w=width, h=height:
+                                  cpu_tiles.render(r.cpu_engine()[0], NoActivations(), latent, w, h, 1.1, 0.2, warp=0.0,
+                                                   warp_phase=0.0, tile_pixels=None, stop_event=None, out=None))
+                flops[key] = cppn.flops_per_pixel(loaded.architecture) * width * height
     best = _time_interleaved(functions, rounds)
     gemm: dict = {}
     for key in [key for key in functions if key[0] == "gemm"]:
@@ -163,6 +173,22 @@ def cppn_rows(rounds: int) -> tuple[dict, list[tuple[str, str, float, float]]]:
     rows = [(key, int(styles[key[0]].architecture["width"]), best[key], flops[key] / best[key] / 1e9)
             for key in functions if key[0] != "gemm"]
     return gemm, rows
+
+
+class NoActivations:
+    """Kernels that leave every value as the product made it: a frame drawn with them costs
+    the coordinates and the products alone (row 1's "without activations")."""
+
+    def activate(self, values: np.ndarray, activation: str) -> None:
+        pass
+
+    def sigmoid(self, values: np.ndarray) -> None:
+        pass
+
+    def worker_scope(self):
+        import contextlib
+
+        return contextlib.nullcontext()
 
 
 class InstantRenderer:
@@ -400,7 +426,14 @@ def main(argv=None) -> int:
         shape = "2048x2048 products" if kind == "peak" else f"({width}x{width + 1}) @ ({width + 1}x{SHAPED_TILE}) products"
         lines.append((f"fp32 GEMM, {kind} (denominator)", f"{shape}, best of numpy/torch", f"{gflops:.0f} GFLOP/s", ""))
     peak = max(value for (kind, _), value in gemm.items() if kind == "peak")
-    for (label, size, renderer), width, seconds, gflops in rows:
+    frame_seconds = {key: seconds for key, _width, seconds, _gflops in rows}
+    for key, width, seconds, gflops in rows:
+        label, size, renderer, *without = key
+        if without:  # the ceiling the activation kernels leave: the share of peak were they free
+            share = 1.0 - seconds / frame_seconds[key[:3]]
+            lines.append((f"1. CPPN {size} {label}: {renderer}, no activations", f"{seconds * 1000:.0f} ms/frame: "
+                          f"activations are {share:.0%} of the frame above", f"ceiling {gflops / peak:.2f} of peak", ""))
+            continue
         target = ""
         if label in SHIPPED:
             target = ">= 0.35 of peak" if renderer.startswith("torch") else ">= 0.25 of peak"

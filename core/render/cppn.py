@@ -321,6 +321,10 @@ class CPPN:
                                                           layers, activations)
         self._kernels = cpu_tiles.NumpyKernels(sigmoid_through_exp=self.fold_tanh)
 
+    def cpu_engine(self) -> tuple:
+        """``(cpu_tiles.TileNetwork, kernels)``: what this renderer hands the CPU engine."""
+        return self._network, self._kernels
+
     @classmethod
     def from_style(cls, style) -> "CPPN":
         """The CPPN of a loaded ``style.Style``."""

@@ -187,6 +187,10 @@ class TorchCPPN(torch.nn.Module):
         return (cppn.fold_tanh_layers(layers, self.activations, as_sigmoid=True),
                 [FOLDED_TANH if name == "tanh" else name for name in self.activations])
 
+    def cpu_engine(self) -> tuple:
+        """``(cpu_tiles.TileNetwork, kernels)``: what this module hands the CPU engine when it draws on the CPU."""
+        return self._render_weights(torch.device("cpu"), for_cpu_engine=True)["network"], TorchKernels()
+
     def _render_weights(self, device: torch.device, for_cpu_engine: bool) -> dict:
         """The weights laid out for rendering on ``device``, cached until they change: for
         the CPU engine a ``cpu_tiles.TileNetwork`` (``"network"``); else ``[W | b]`` (out,
@@ -287,10 +291,10 @@ class TorchCPPN(torch.nn.Module):
         latent = cppn.check_render_args(latent, self.latent_dim, width, height, zoom)
         device = self.output.weight.device
         if device.type == "cpu":
-            weights = self._render_weights(device, for_cpu_engine=True)
+            network, kernels = self.cpu_engine()
             threads = torch.get_num_threads()
             try:
-                return cpu_tiles.render(weights["network"], TorchKernels(), latent, width, height, zoom, rotation_rad,
+                return cpu_tiles.render(network, kernels, latent, width, height, zoom, rotation_rad,
                                         warp=warp, warp_phase=warp_phase, tile_pixels=tile_pixels,
                                         stop_event=stop_event, out=out)
             finally:
