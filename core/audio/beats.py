@@ -28,6 +28,10 @@ import numpy as np
 __all__ = ["tempo_curve", "track_beats", "refine_onsets", "downbeat_phase", "downbeat_mask", "beats_per_bar"]
 
 
+GRID_ANCHOR_BPM = 60.0
+"""Every tempo ``tempo_curve`` considers is this times a whole power of 2^(1/24)."""
+
+
 def _hann(n: int) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * (np.arange(n) + 0.5) / n)
 
@@ -56,7 +60,11 @@ def tempo_curve(novelty: np.ndarray, cell_s: float, min_bpm: float = 60.0, max_b
     n = len(novelty)
     if n < 2:
         return np.zeros(0), np.zeros(0), np.zeros(0)
-    grid = min_bpm * 2.0 ** (np.arange(int(math.floor(24 * math.log2(max_bpm / min_bpm))) + 1) / 24.0)
+    # The tempo grid: 1/24-octave steps from GRID_ANCHOR_BPM, within [min_bpm, max_bpm], so that a
+    # narrower range (a tempo hint) reads the same tempi as the full one.
+    first_step = math.ceil(24 * math.log2(min_bpm / GRID_ANCHOR_BPM) - 1e-9)
+    last_step = math.floor(24 * math.log2(max_bpm / GRID_ANCHOR_BPM) + 1e-9)
+    grid = GRID_ANCHOR_BPM * 2.0 ** (np.arange(first_step, max(first_step, last_step) + 1) / 24.0)
     lags = 60.0 / grid / cell_s
     prior = np.exp(-0.5 * (np.log2(grid / prior_bpm) / prior_octaves) ** 2)
     win = max(4, int(round(window_s / cell_s)))
