@@ -181,6 +181,9 @@ def _strip_options(parser) -> None:
     parser.add_argument("--beats-per-bar", type=int, choices=(0, 2, 3, 4, 5, 6, 7), metavar="N",
                         help="beats in a bar, which places the downbeats: 0 = heard in the song, or 2 to 7 "
                              "(default: the scene's Beats per Bar)")
+    parser.add_argument("--tempo", type=float, metavar="BPM",
+                        help="about how many beats a minute the song has, when its beats are heard at double or "
+                             "half its speed: 0 = heard in the song, or 30 to 300 (default: the scene's Tempo)")
 
 
 def _bake_options(parser) -> None:
@@ -337,6 +340,8 @@ def _request(args, scene):
         request = dataclasses.replace(request, style_map=_style_map(args, settings))
     if args.beats_per_bar is not None:  # (into the request only: never saved into the .blend)
         request = dataclasses.replace(request, beats_per_bar=args.beats_per_bar)
+    if args.tempo is not None:
+        request = dataclasses.replace(request, tempo_bpm=args.tempo)
     return sound_strip, request, settings
 
 
@@ -400,7 +405,8 @@ def _analyze(args) -> int:
         check_csv_target(out, sound, args.overwrite)
     beats_per_bar = args.beats_per_bar if args.beats_per_bar is not None else int(
         scene.neural_aesthetics.beats_per_bar)
-    track = audio.analyze(sound, timing, audio.AnalysisParams(beats_per_bar=beats_per_bar))
+    tempo_bpm = args.tempo if args.tempo is not None else strips.song_tempo(scene.neural_aesthetics)
+    track = audio.analyze(sound, timing, audio.AnalysisParams().with_song_hints(beats_per_bar, tempo_bpm))
     if picture is not None:
         song_map.write_png(picture, track, args.map_width)
         print(f"{COMMAND}: wrote the song map of {timing.n_frames} frames to {picture}")

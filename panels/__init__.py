@@ -165,6 +165,11 @@ def draw_audio(panel, context):
     column = _split(layout.column())
     column.prop(settings, "preset")
     column.prop(settings, "beats_per_bar")
+    tempo = column.row(heading="Tempo")
+    tempo.prop(settings, "use_tempo", text="")
+    value = tempo.row()
+    value.active = settings.use_tempo
+    value.prop(settings, "tempo_bpm", text="")
     column.prop(settings, "strength", slider=True)
     column.prop(settings, "use_custom_strengths")
     strengths = column.column(align=True)

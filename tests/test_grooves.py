@@ -111,3 +111,37 @@ def test_the_new_channels_are_strip_true():
     moved = audio.frame_features(sound, Timing(FPS, 7, 7, n + 7))
     for channel in ("beat_confidence", "beats_per_bar", "beat"):
         np.testing.assert_array_equal(moved[channel][:n - 7], here[channel][:n - 7], err_msg=channel)
+
+
+@pytest.mark.parametrize("name, bpm", [("four", 70), ("half_time", 85), ("waltz", 60), ("half_time", 170)])
+def test_a_tempo_hint_gets_the_beats_of_a_song_heard_at_double_or_half_its_speed(name, bpm):
+    # Slow backbeats whose eighth-note hats read as beats, and a fast half-time groove whose
+    # every other beat does: heard at the wrong speed, so the user says about how fast it is.
+    groove = synth_grooves.render_groove(name, 20.0, seed=1, bpm=bpm)
+    heard = audio.analyze_sound(groove.samples, groove.sample_rate)
+    heard_bpm = 60.0 / np.median(np.diff(heard.beats_s))
+    assert abs(heard_bpm / bpm - 1.0) > 0.4, "heard right without a hint: pick a groove heard at double or half"
+    hint = bpm * 1.1  # (about: a user's guess)
+    hinted = audio.analyze_sound(groove.samples, groove.sample_rate, audio.AnalysisParams().with_song_hints(0, hint))
+    assert beat_scoring.f_measure(groove.beats_s, hinted.beats_s)[0] >= 0.9
+    assert beat_scoring.f_measure(groove.downbeats_s, hinted.downbeats_s)[0] >= 0.9
+
+
+def test_a_tempo_hint_keeps_the_beats_of_a_song_heard_right_and_of_rubato_playing():
+    # Rubato plucking is heard only just clearly enough to have beats: a hint near its tempo
+    # must read the same tempi (the search grid does not move with the hint) and keep them.
+    for name in ("rubato", "four"):
+        groove = synth_grooves.render_groove(name, 20.0, seed=1)
+        heard = audio.analyze_sound(groove.samples, groove.sample_rate)
+        for hint in (0.9 * groove.bpm, 1.2 * groove.bpm):
+            hinted = audio.analyze_sound(groove.samples, groove.sample_rate,
+                                         audio.AnalysisParams().with_song_hints(0, hint))
+            assert beat_scoring.f_measure(groove.beats_s, hinted.beats_s)[0] >= 0.9, (name, hint)
+            assert beat_scoring.f_measure(heard.beats_s, hinted.beats_s)[0] >= 0.95, (name, hint)
+
+
+@pytest.mark.parametrize("tempo", [10.0, 400.0, -80.0, float("nan")])
+def test_a_tempo_hint_out_of_range_is_one_line(tempo):
+    out_of_range = r"^Tempo .* beats per minute is out of range: use 0 \(heard\) or 30 to 300$"
+    with pytest.raises(audio.AudioError, match=out_of_range):
+        audio.AnalysisParams().with_song_hints(0, tempo)

@@ -58,6 +58,8 @@ def test_add_strip_command_adds_the_strip_and_saves_a_copy(cli, sound_scene, tmp
         (["bake", "--strip", "Nope"], 1, "No strip named 'Nope'"),
         (["bake", "--style", "no_such_style"], 1, "No style named 'no_such_style'"),
         (["bake", "--scene", "Nope"], 1, "No scene named 'Nope'"),
+        (["bake", "--tempo", "900"], 1, "Tempo 900 beats per minute is out of range"),
+        (["analyze", "--tempo", "5", "--out", "f.csv"], 1, "Tempo 5 beats per minute is out of range"),
     ],
 )
 def test_bad_arguments_give_one_line_and_a_non_zero_code(cli, sound_scene, capsys, argv, code, expected):
@@ -116,6 +118,26 @@ def test_beats_per_bar_from_the_command_line_sets_the_bars_but_not_the_blend(cli
     beats = [i for i, r in enumerate(rows) if float(r["beat"])]
     assert len(downbeats) >= 2 and all(beats.index(b) % 3 == beats.index(downbeats[0]) % 3 for b in downbeats)
     assert scene.neural_aesthetics.beats_per_bar == "0"  # the scene's own setting is untouched
+
+
+def test_a_tempo_from_the_command_line_or_the_scene_sets_the_beats_of_the_analysis(cli, sound_scene, tmp_path):
+    import csv
+
+    scene, _sound = sound_scene
+
+    def heard_tempi(*argv) -> set[float]:
+        out = tmp_path / "features.csv"
+        assert cli.main(["analyze", *argv, "--out", str(out), "--overwrite"]) == 0
+        rows = list(csv.DictReader(out.open()))
+        return {round(float(r["tempo_bpm"])) for r in rows if float(r["tempo_bpm"]) > 0}
+
+    heard = heard_tempi()  # the demo song: 120 beats a minute
+    assert heard and all(abs(bpm - 120) <= 5 for bpm in heard)
+    assert all(abs(bpm - 60) <= 3 for bpm in heard_tempi("--tempo", "62"))  # told it is slow: every other beat
+    assert scene.neural_aesthetics.use_tempo is False  # the command line leaves the scene's setting alone
+    scene.neural_aesthetics.use_tempo, scene.neural_aesthetics.tempo_bpm = True, 64.0
+    assert all(abs(bpm - 60) <= 3 for bpm in heard_tempi())  # the scene's Tempo, as the Audio panel sets it
+    assert heard_tempi("--tempo", "0") == heard  # 0: heard in the song
 
 
 def test_analyze_map_writes_the_song_map_of_the_strip(cli, sound_scene, tmp_path):

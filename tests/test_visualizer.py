@@ -317,3 +317,21 @@ def test_a_missing_stem_or_an_unknown_effect_is_refused_before_any_work(stems, t
         visualizer.bake_visualizer(request(song, tmp_path / "b", sources={
             "sparkle": visualizer.StemSource(song, 1.0)}))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_tempo_hint_is_part_of_the_bake_identity_and_no_hint_keeps_earlier_bakes(music, tmp_path):
+    from neural_aesthetics.core.render import style as style_io
+
+    loaded = style_io.load_style(STYLE)
+    heard = visualizer.bake_key(request(music, tmp_path), loaded)
+    assert "tempo_bpm" not in heard  # a bake made before tempo hints existed keeps its frames
+    assert visualizer.bake_key(request(music, tmp_path, tempo_bpm=60.0), loaded) != heard
+    assert visualizer.bake_key(request(music, tmp_path, tempo_bpm=60.0), loaded) != visualizer.bake_key(
+        request(music, tmp_path, tempo_bpm=65.0), loaded)
+
+
+def test_a_tempo_hint_out_of_range_is_refused_before_any_frame(music, tmp_path):
+    with pytest.raises(AudioError, match=r"^Tempo 900 beats per minute is out of range: use 0 \(heard\) or 30 to 300$"):
+        visualizer.bake_visualizer(request(music, tmp_path, tempo_bpm=900.0))
+    assert list(tmp_path.iterdir()) == []
+

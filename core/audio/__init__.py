@@ -23,8 +23,8 @@ Imports nothing from the other ``core`` packages but ``core.errors`` and ``core.
 """
 
 from .params import (BASIC_CHANNELS, BEAT_CHANNELS, CHANNELS, CHROMA_CHANNELS, MAX_BEATS_PER_BAR, MAX_DURATION_S,
-                     PULSE_CHANNELS, SAMPLE_RATE_RANGE_HZ,
-                     SECTION_CHANNELS, AnalysisParams, AudioError, ChannelShape, check_duration)
+                     PULSE_CHANNELS, SAMPLE_RATE_RANGE_HZ, TEMPO_HINT_RANGE_BPM,
+                     SECTION_CHANNELS, AnalysisParams, AudioError, ChannelShape, check_duration, check_tempo_hint)
 from .decoding import check_exists, decode, duration_s
 from .grid import SoundAnalysis
 from .song import ANALYSING, analyze_file, analyze_sound
@@ -34,7 +34,8 @@ from .timing import Timing
 __all__ = [
     "AnalysisParams", "AudioError", "ChannelShape", "FeatureTrack", "SoundAnalysis", "Timing",
     "BASIC_CHANNELS", "BEAT_CHANNELS", "CHANNELS", "CHROMA_CHANNELS", "SECTION_CHANNELS",
-    "PULSE_CHANNELS", "MAX_BEATS_PER_BAR", "MAX_DURATION_S", "SAMPLE_RATE_RANGE_HZ", "ANALYSING",
+    "PULSE_CHANNELS", "MAX_BEATS_PER_BAR", "MAX_DURATION_S", "SAMPLE_RATE_RANGE_HZ", "TEMPO_HINT_RANGE_BPM",
+    "ANALYSING",
     "analyze", "analyze_file", "analyze_samples", "analyze_sound", "frame_features", "harmony_of", "sound_analysis",
-    "check_exists", "check_duration", "decode", "duration_s",
+    "check_exists", "check_duration", "check_tempo_hint", "decode", "duration_s",
 ]

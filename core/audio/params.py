@@ -86,6 +86,7 @@ class AnalysisParams:
         level_cell_s: resolution in seconds of the squared signal behind ``rms``.
         tempo_min_bpm, tempo_max_bpm, tempo_prior_bpm: tempo range searched and the
             tempo preferred when double or half would fit as well.
+        tempo_prior_octaves: standard deviation of the log-normal tempo prior, octaves.
         beat_tightness: how strictly beats keep to the local tempo (lower follows
             expressive timing and tempo changes more freely).
         refine_beats: move beats to their onset sample (about 1 ms accurate).
@@ -114,6 +115,7 @@ class AnalysisParams:
     tempo_min_bpm: float = 60.0
     tempo_max_bpm: float = 180.0
     tempo_prior_bpm: float = 120.0
+    tempo_prior_octaves: float = 1.0
     beat_tightness: float = 100.0
     refine_beats: bool = True
     beats_per_bar: int = 0
@@ -146,6 +148,8 @@ class AnalysisParams:
             names.add(name)
         if not 0 < self.tempo_min_bpm < self.tempo_max_bpm:
             raise ValueError("tempo range must satisfy 0 < tempo_min_bpm < tempo_max_bpm")
+        if not self.tempo_prior_octaves > 0:
+            raise ValueError(f"tempo_prior_octaves must be positive, got {self.tempo_prior_octaves}")
         if not 0 <= self.beats_per_bar <= MAX_BEATS_PER_BAR:
             raise ValueError(f"beats_per_bar must be 0 (heard) or 1 to {MAX_BEATS_PER_BAR}, got {self.beats_per_bar}")
         for entry in self.shapes:
@@ -159,6 +163,21 @@ class AnalysisParams:
         merged.update(shapes)
         return dataclasses.replace(self, shapes=tuple(sorted(merged.items())))
 
+    def with_song_hints(self, beats_per_bar: int = 0, tempo_bpm: float = 0.0) -> "AnalysisParams":
+        """A copy set to what the user knows of the song: ``beats_per_bar`` (0 = heard) and
+        ``tempo_bpm``, about how many beats a minute it has (0 = heard). A tempo hint
+        centres a narrow tempo prior on it (``TEMPO_HINT_PRIOR_OCTAVES``) and keeps the search
+        within ``TEMPO_HINT_OCTAVES`` either side, so neither double nor half that speed can be heard:
+        the cure for a slow song tracked at twice its speed, or a fast one at half."""
+        hinted = dataclasses.replace(self, beats_per_bar=int(beats_per_bar))
+        check_tempo_hint(tempo_bpm)
+        if tempo_bpm:
+            spread = 2.0 ** TEMPO_HINT_OCTAVES
+            hinted = dataclasses.replace(hinted, tempo_prior_bpm=float(tempo_bpm), tempo_min_bpm=tempo_bpm / spread,
+                                         tempo_max_bpm=tempo_bpm * spread,
+                                         tempo_prior_octaves=TEMPO_HINT_PRIOR_OCTAVES)
+        return hinted
+
     def band_names(self) -> tuple[str, ...]:
         return tuple(name for name, _lo, _hi in self.bands)
 
@@ -166,6 +185,24 @@ class AnalysisParams:
         """Every channel :func:`analyze` produces with these parameters, in a fixed order."""
         return (BASIC_CHANNELS + BEAT_CHANNELS + PULSE_CHANNELS + self.band_names() + ("centroid_hz", "flux")
                 + CHROMA_CHANNELS + ("percussive", "harmonic") + SECTION_CHANNELS + HARMONY_CHANNELS)
+
+
+TEMPO_HINT_RANGE_BPM = (30.0, 300.0)
+"""Tempo hints (beats per minute) ``AnalysisParams.with_song_hints`` takes."""
+TEMPO_HINT_OCTAVES = 0.45
+"""With a tempo hint, tempi are searched this many octaves either side of it (x/÷1.37):
+room for a guess a little off and a song that speeds up or slows down, none for double
+or half the hint, nor for 3:2 of it (dotted beats)."""
+TEMPO_HINT_PRIOR_OCTAVES = 0.25
+"""With a tempo hint, the tempo prior's standard deviation (octaves; 1 without): a tempo 4:3
+of the hint must repeat three times as clearly as the hint's own to be heard."""
+
+
+def check_tempo_hint(tempo_bpm: float) -> None:
+    """Raises ``AudioError`` unless ``tempo_bpm`` is 0 (heard) or within ``TEMPO_HINT_RANGE_BPM``."""
+    low, high = TEMPO_HINT_RANGE_BPM
+    if tempo_bpm != 0 and not low <= tempo_bpm <= high:  # (NaN is neither)
+        raise AudioError(f"Tempo {tempo_bpm:g} beats per minute is out of range: use 0 (heard) or {low:g} to {high:g}")
 
 
 # Parameters that only affect the per-frame stage: not part of the sound-analysis cache key.

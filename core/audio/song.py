@@ -45,7 +45,7 @@ def _beats(samples_near, sample_rate, n_samples, flux, flux_first_s, hop_s, para
     cell_s = 2 * hop_s
     step_s = 1.0
     times, bpm, clarity = beat_tools.tempo_curve(novelty, cell_s, params.tempo_min_bpm, params.tempo_max_bpm,
-                                                 params.tempo_prior_bpm, step_s=step_s)
+                                                 params.tempo_prior_bpm, params.tempo_prior_octaves, step_s=step_s)
     clarity_grid = Grid(clarity, flux_first_s + times[0] - 0.5 * step_s, step_s)
     if float(np.median(clarity)) < _MIN_CLARITY:
         return none

@@ -92,6 +92,9 @@ class BakeRequest:
             preview; None analyses it each time. Not part of the bake's identity.
         beats_per_bar: beats in a bar of the song (places the downbeats); 0 = the
             meter heard in the song.
+        tempo_bpm: about how many beats a minute the song has, for a song whose beats
+            are heard at double or half its speed; 0 = the tempo heard in the song (see
+            ``audio.AnalysisParams.with_song_hints``).
     """
 
     audio_path: Path
@@ -114,6 +117,7 @@ class BakeRequest:
     markers: dict = field(default_factory=dict)
     analysis_cache: str | None = None
     beats_per_bar: int = 0
+    tempo_bpm: float = 0.0
 
     def __post_init__(self):
         if self.frames is not None:  # a JSON round trip turns the tuple into a list
@@ -195,6 +199,7 @@ def _check_request(request: BakeRequest) -> None:
             raise UserError(f"The sound file that {effect} listens to is missing: {source.audio_path}")
     if not 0 <= request.beats_per_bar <= audio.MAX_BEATS_PER_BAR:
         raise UserError(f"Beats per bar {request.beats_per_bar} is out of range: use 0 (heard) or 2 to 7")
+    audio.check_tempo_hint(request.tempo_bpm)
     backends.choose_backend(request.backend)
     audio.check_exists(request.audio_path)  # (a one-line AudioError before its digest is taken)
     audio.check_duration(request.timing.n_frames / request.timing.fps,
@@ -238,7 +243,7 @@ def _song_plan_and_track(request: BakeRequest, loaded_style=None, latent_dim: in
         loaded_style = loaded_style or style_io.load_style(request.style_path)
         latent_dim = int(loaded_style.architecture["latent_dim"])
     cache = request.analysis_cache
-    params = audio.AnalysisParams(beats_per_bar=request.beats_per_bar)
+    params = audio.AnalysisParams().with_song_hints(request.beats_per_bar, request.tempo_bpm)
     sound = audio.sound_analysis(request.audio_path, params, cache, progress, cancel)
     zero = timing.content_zero_frame
     content_frames = max(1, math.ceil(sound.duration_s * timing.fps))
@@ -313,6 +318,7 @@ def bake_key(request: BakeRequest, loaded_style=None, fingerprint=file_digest, t
                     "smoothing_s": {k: float(v) for k, v in sorted(request.preset_smoothing.items())}},
         "image_format": request.image_format,
         "beats_per_bar": request.beats_per_bar,
+        **({"tempo_bpm": float(request.tempo_bpm)} if request.tempo_bpm else {}),  # (keys of bakes before it stay)
     })
     return key
 

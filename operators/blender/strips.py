@@ -320,7 +320,13 @@ def bake_request(scene, strip, settings, style: str | None = None, output_dir: s
         markers=style_timeline.scene_markers(scene),
         analysis_cache=str(preferences.analysis_cache_dir()),
         beats_per_bar=int(settings.beats_per_bar),
+        tempo_bpm=song_tempo(settings),
     )
+
+
+def song_tempo(settings) -> float:
+    """The tempo the settings give the analysis (beats per minute), 0 when it is heard."""
+    return float(settings.tempo_bpm) if settings.use_tempo else 0.0
 
 
 def free_channel_above(scene, strip, frame_first: int, frame_end: int) -> int:

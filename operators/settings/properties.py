@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bpy
 
+from ...core import audio
 from ...core.render import mapping
 from ..blender import compat, strips, style_previews as styles
 from .. import live_preview as preview
@@ -209,6 +210,19 @@ class NeuralAestheticsSettings(bpy.types.PropertyGroup):
         items=[("0", "Auto", "The meter heard in the song")] + [(str(n), str(n), f"{n} beats per bar")
                                                                for n in range(2, 8)],
         default="0",
+    )
+    use_tempo: bpy.props.BoolProperty(
+        name="Set Tempo",
+        description="Give the song's tempo yourself, when Auto hears its beats at double or half its speed "
+                    "(a slow song's eighth notes as beats, or every other beat of a fast one)",
+        default=False,
+    )
+    tempo_bpm: bpy.props.FloatProperty(
+        name="Tempo",
+        description="About how many beats a minute the song has: beats are then found within about a third either "
+                    "side of it, never at double or half",
+        default=120.0, min=audio.TEMPO_HINT_RANGE_BPM[0], max=audio.TEMPO_HINT_RANGE_BPM[1], soft_min=40.0,
+        soft_max=220.0, precision=1, step=100,
     )
     image_format: bpy.props.EnumProperty(
         name="Format", description="File format of the baked frames", items=IMAGE_FORMAT_ITEMS, default="png8"

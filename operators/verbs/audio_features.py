@@ -152,7 +152,8 @@ class NEURAL_AESTHETICS_OT_bake_audio_features(ExplainsPoll, bpy.types.Operator)
         scene = context.scene
         try:
             strip = self._strip(context)
-            params = audio.AnalysisParams()
+            settings = scene.neural_aesthetics  # (the meter and tempo the Audio panel gives the bake)
+            params = audio.AnalysisParams().with_song_hints(int(settings.beats_per_bar), strips.song_tempo(settings))
             names = parse_features(self.features, params)
             track = analyse_strip(scene, strip, params)
         except UserError as error:
