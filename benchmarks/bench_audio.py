@@ -10,9 +10,11 @@ Prints one table:
 - beat tracking on generated grooves with exact beats (``scripts/synth_grooves.py``:
   swing, waltz, 6/8, half-time, tempo change, rubato, plucked, sung-like): our
   F-measure beside librosa's ``beat_track`` (and madmom's RNN+DBN if it installs), and
-  seconds per minute of audio. The peers run in a subprocess of their own venv,
-  ``.venvs/peers`` (git-ignored), created on first use with pip (``--no-peers`` skips
-  them); they are never part of the extension or its tests;
+  seconds per minute of audio; then a tempo sweep (``SWEEP_GROOVES`` at ``SWEEP_BPM``):
+  how many tempi each finds the beats of, ours also with a tempo hint (the Audio
+  panel's Tempo), and the tempo each hears where it misses. The peers run in a
+  subprocess of their own venv, ``.venvs/peers`` (git-ignored), created on first use
+  with pip (``--no-peers`` skips them); they are never part of the extension or its tests;
 - where ``bpy`` with audio is importable (the Blender 5.0 venv): Blender's built-in
   Bake Sound to F-Curves (``graph.sound_to_samples``, 20-250 Hz) on the same file, its
   time as a ratio to ours, and the Pearson correlation of our ``bass`` channel with
@@ -191,6 +193,7 @@ def main(argv=None) -> int:
             print(f"| {name.ljust(width)} | {value} |")
         print()
         _print_groove_table(audio, beat_scoring, work, peers=not args.no_peers)
+        _print_tempo_sweep(audio, beat_scoring, work, peers=not args.no_peers)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
@@ -272,30 +275,81 @@ def _peer_python() -> tuple[Path | None, str]:
     return python, ""
 
 
-def _print_groove_table(audio, beat_scoring, work: Path, peers: bool) -> None:
+def _peer_beats(paths: list[str], peers: bool) -> tuple[dict, str]:
+    """path -> peer name -> [beat times (s), seconds taken], and why there are none."""
     import json
     import subprocess
 
+    if not peers:
+        return {}, "skipped (--no-peers)"
+    python, why_not = _peer_python()
+    if python is None:
+        return {}, why_not
+    ran = subprocess.run([str(python), "-c", _PEER_SCRIPT, *paths], capture_output=True, text=True)
+    if ran.returncode != 0:
+        return {}, f"failed: {ran.stderr.strip()[-200:]}"
+    return json.loads(ran.stdout.strip().splitlines()[-1]), ""
+
+
+SWEEP_GROOVES = ("four", "swing", "half_time", "waltz", "six_eight")
+SWEEP_BPM = (60, 70, 85, 100, 128, 150, 170)
+"""The tempo sweep's grooves and tempi (beats per minute; 6/8 counted in eighths)."""
+
+
+def _print_tempo_sweep(audio, beat_scoring, work: Path, peers: bool) -> None:
+    """Each of ``SWEEP_GROOVES`` at each of ``SWEEP_BPM`` (20 s, seed 1): the tempi whose
+    beats are found (F >= 0.9) by ours, by ours told the tempo (a hint 10 % off it, as a
+    user's guess would be) and by librosa, and the tempi each hears instead."""
     import numpy as np
+    import soundfile
+    import synth_grooves
+
+    cases, paths = [], []
+    for name in SWEEP_GROOVES:
+        for bpm in SWEEP_BPM:
+            groove = synth_grooves.render_groove(name, 20.0, seed=1, bpm=bpm)
+            path = work / f"sweep_{name}_{bpm}.wav"
+            soundfile.write(str(path), groove.samples, groove.sample_rate, subtype="PCM_16")
+            cases.append((name, bpm, groove))
+            paths.append(str(path))
+    peer_results, why_not = _peer_beats(paths, peers)
+    print(f"\ntempo sweep: beats found (F >= 0.9) of {len(SWEEP_BPM)} tempi, "
+          f"{'/'.join(map(str, SWEEP_BPM))} beats a minute; what is heard instead")
+    print("| groove | ours | ours + tempo hint | librosa |")
+    print("|---|---|---|---|")
+    for name in SWEEP_GROOVES:
+        found, missed = {"ours": 0, "hint": 0, "librosa": 0}, {"ours": [], "hint": [], "librosa": []}
+        for (groove_name, bpm, groove), path in zip(cases, paths):
+            if groove_name != name:
+                continue
+            heard = {"ours": audio.analyze_file(path).beats_s,
+                     "hint": audio.analyze_file(path, audio.AnalysisParams().with_song_hints(0, 1.1 * bpm)).beats_s}
+            if path in peer_results:
+                heard["librosa"] = peer_results[path]["librosa"][0]
+            for who, beats in heard.items():
+                if beat_scoring.f_measure(groove.beats_s, beats)[0] >= 0.9:
+                    found[who] += 1
+                else:
+                    at = 60.0 / float(np.median(np.diff(beats))) if len(beats) > 2 else 0.0
+                    missed[who].append(f"{bpm}→{at:.0f}")
+        cells = [f"{found[who]}/{len(SWEEP_BPM)}" + (f" ({', '.join(missed[who])})" if missed[who] else "")
+                 if who != "librosa" or peer_results else "–" for who in ("ours", "hint", "librosa")]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    if not peer_results:
+        print(f"(librosa: {why_not})")
+
+
+def _print_groove_table(audio, beat_scoring, work: Path, peers: bool) -> None:
+    import soundfile
     import synth_grooves
 
     grooves, paths = {}, []
     for name in synth_grooves.GROOVES:
         groove = synth_grooves.render_groove(name, 30.0, seed=1)
         path = work / f"{name}.wav"
-        import soundfile
-
         soundfile.write(str(path), groove.samples, groove.sample_rate, subtype="PCM_16")
         grooves[name], paths = groove, paths + [str(path)]
-    peer_results, why_not = {}, "skipped (--no-peers)"
-    if peers:
-        python, why_not = _peer_python()
-        if python is not None:
-            ran = subprocess.run([str(python), "-c", _PEER_SCRIPT, *paths], capture_output=True, text=True)
-            if ran.returncode == 0:
-                peer_results = json.loads(ran.stdout.strip().splitlines()[-1])
-            else:
-                why_not = f"failed: {ran.stderr.strip()[-200:]}"
+    peer_results, why_not = _peer_beats(paths, peers)
     names = ["ours"] + [peer for peer in ("librosa", "madmom") if any(peer in row for row in peer_results.values())]
     print("| groove (30 s) | " + " | ".join(f"{name} F" for name in names) + " | "
           + " | ".join(f"{name} s/min" for name in names) + " |")
