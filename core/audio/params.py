@@ -195,7 +195,7 @@ room for a guess a little off and a song that speeds up or slows down, none for 
 or half the hint, nor for 3:2 of it (dotted beats)."""
 TEMPO_HINT_PRIOR_OCTAVES = 0.25
 """With a tempo hint, the tempo prior's standard deviation (octaves; 1 without): a tempo 4:3
-of the hint must repeat three times as clearly as the hint's own to be heard."""
+of the hint must repeat about four times as clearly as the hint's own to be heard."""
 
 
 def check_tempo_hint(tempo_bpm: float) -> None:
