@@ -33,7 +33,7 @@ from ..core.train import report, training as train
 from ..core.render.backend import BACKENDS
 from ..core.errors import UserError
 from ..core.render.limits import MAX_SEED
-from ..core.render.visualizer import MAX_SIDE_PX, bake_visualizer
+from ..core.render.visualizer import MAX_SIDE_PX, bake_visualizer, pulse_words
 from .settings import preferences
 from .blender import colour, strips, style_previews as styles, style_timeline
 from .blender.paths import user_folder
@@ -457,7 +457,8 @@ def _bake(args) -> int:
         request = dataclasses.replace(request, frames=args.frames)
     result = bake_visualizer(request, _progress)
     print(f"{COMMAND}: baked frames {result.frame_first}-{result.frame_first + len(result.paths) - 1} "
-          f"({result.written} new, {result.skipped} already there) into {request.out_dir}")
+          f"({result.written} new, {result.skipped} already there) into {request.out_dir}; "
+          f"{pulse_words(result.heard)}")
     return EXIT_OK
 
 
@@ -485,7 +486,8 @@ def _add_strip(args) -> int:
     image_strip, updated = strips.place_visualizer(
         scene, sound_strip, result, strips.bake_recipe(settings, draft=settings.draft))
     print(f"{COMMAND}: {'updated' if updated else 'added'} '{image_strip.name}' (channel {image_strip.channel}, "
-          f"frames {result.frame_first}-{result.frame_first + len(result.paths) - 1}) from {request.out_dir}")
+          f"frames {result.frame_first}-{result.frame_first + len(result.paths) - 1}) from {request.out_dir}; "
+          f"{pulse_words(result.heard)}")
     for warning in (colour.view_warning(scene, request.image_format), strips.past_end_warning(scene, sound_strip)):
         if warning:
             _warn(warning)

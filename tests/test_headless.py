@@ -140,6 +140,16 @@ def test_a_tempo_from_the_command_line_or_the_scene_sets_the_beats_of_the_analys
     assert heard_tempi("--tempo", "0") == heard  # 0: heard in the song
 
 
+def test_a_bake_names_the_pulse_it_heard_and_follows_the_tempo_given(cli, sound_scene, capsys, tmp_path):
+    assert cli.main(["bake", "--size", "64x36", "--frames", "1-2", "--output", str(tmp_path / "heard")]) == 0
+    assert "; beats heard at 120 a minute, 4 to a bar" in capsys.readouterr().out  # the demo song
+    assert cli.main(["bake", "--size", "64x36", "--frames", "1-2", "--output", str(tmp_path / "told"),
+                     "--tempo", "62"]) == 0
+    told = capsys.readouterr().out
+    assert "; beats heard at 120" not in told and ("; beats heard at" in told or "; no steady beat heard" in told), told
+    # (the 4 s demo song holds about 4 beats at 60 a minute: too few to count as a pulse)
+
+
 def test_analyze_map_writes_the_song_map_of_the_strip(cli, sound_scene, tmp_path):
     scene, sound = sound_scene
     out = tmp_path / "song.png"

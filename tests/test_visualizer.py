@@ -335,3 +335,28 @@ def test_a_tempo_hint_out_of_range_is_refused_before_any_frame(music, tmp_path):
         visualizer.bake_visualizer(request(music, tmp_path, tempo_bpm=900.0))
     assert list(tmp_path.iterdir()) == []
 
+
+
+def test_a_bake_reports_the_pulse_it_heard_so_a_song_at_double_speed_is_seen(tmp_path):
+    import soundfile
+    import synth_grooves
+
+    groove = synth_grooves.render_groove("four", 20.0, seed=1, bpm=70)  # a slow backbeat, heard at double speed
+    song = tmp_path / "slow.wav"
+    soundfile.write(str(song), groove.samples, groove.sample_rate)
+    heard = visualizer.bake_visualizer(request(song, tmp_path / "auto", frames=(1, 2)))
+    told = visualizer.bake_visualizer(request(song, tmp_path / "told", frames=(1, 2), tempo_bpm=72.0))
+    assert visualizer.pulse_words(heard.heard) == "beats heard at 140 a minute, 4 to a bar"
+    assert visualizer.pulse_words(told.heard) == "beats heard at 70 a minute, 4 to a bar"
+    assert visualizer.VisualizerBake.from_json(told.to_json()).heard == told.heard  # (the worker's answer)
+
+
+def test_a_bake_of_a_song_without_a_beat_says_so(tmp_path):
+    import soundfile
+    import synth_grooves
+
+    drone = synth_grooves.render_groove("drone", 10.0)  # held tones, slowly beating: no pulse
+    song = tmp_path / "drone.wav"
+    soundfile.write(str(song), drone.samples, drone.sample_rate)
+    result = visualizer.bake_visualizer(request(song, tmp_path / "frames", frames=(1, 2)))
+    assert visualizer.pulse_words(result.heard) == "no steady beat heard"

@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .. import audio
 from . import bake, frame_folder, imageio, limits, mapping, style as style_io, timeline_bake, transitions
 from . import backend as backends
@@ -157,6 +159,8 @@ class VisualizerBake:
             ``style`` (the style's name) and ``backend`` (the renderer that drew the
             new frames: ``numpy``, ``torch-cpu``, ...); ``replaced``: why the frames of
             an earlier bake in the folder were replaced (None if none were).
+        heard: the pulse the analysis heard in the song (``heard_pulse``), which the
+            bake's report names so that a song heard at double or half its speed is seen.
     """
 
     paths: list[Path]
@@ -164,6 +168,7 @@ class VisualizerBake:
     written: int
     skipped: int
     record: dict = field(default_factory=dict)
+    heard: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """This result as JSON-ready plain values (what the worker process answers)."""
@@ -173,7 +178,29 @@ class VisualizerBake:
     def from_json(cls, fields: dict) -> "VisualizerBake":
         """The result ``to_json`` described."""
         return cls(paths=[Path(path) for path in fields["paths"]], frame_first=int(fields["frame_first"]),
-                   written=int(fields["written"]), skipped=int(fields["skipped"]), record=dict(fields["record"]))
+                   written=int(fields["written"]), skipped=int(fields["skipped"]), record=dict(fields["record"]),
+                   heard=dict(fields.get("heard") or {}))
+
+
+def heard_pulse(track: audio.FeatureTrack) -> dict:
+    """The song's pulse as the analysis heard it: ``tempo_bpm`` (the median beat interval's
+    tempo, 0 without beats) and ``beats_per_bar`` (0 without beats)."""
+    beats = np.asarray(track.beats_s, dtype=np.float64)
+    if len(beats) < 2:
+        return {"tempo_bpm": 0.0, "beats_per_bar": 0}
+    per_bar = track.channels.get("beats_per_bar")
+    return {"tempo_bpm": round(60.0 / float(np.median(np.diff(beats))), 1),
+            "beats_per_bar": int(per_bar.max()) if per_bar is not None and len(per_bar) else 0}
+
+
+def pulse_words(heard: dict) -> str:
+    """``heard_pulse`` in words for a bake's report, e.g. "beats heard at 128 a minute, 4 to a bar"."""
+    if not heard:
+        return ""
+    if not heard.get("tempo_bpm"):
+        return "no steady beat heard"
+    bars = f", {heard['beats_per_bar']} to a bar" if heard.get("beats_per_bar") else ""
+    return f"beats heard at {heard['tempo_bpm']:g} a minute{bars}"
 
 
 def _check_request(request: BakeRequest) -> None:
@@ -276,13 +303,20 @@ def timeline_song_plan(request: BakeRequest, styles: timeline_bake.TimelineStyle
     """``song_plan`` for a request with a style map, and the look of every row of the plan:
     ``(plan, whole, looks)`` with ``looks`` frame file name -> (``FrameLook``, identity), in
     plan row order."""
+    plan, whole, looks, _track = _timeline_plan_and_track(request, styles, progress, cancel)
+    return plan, whole, looks
+
+
+def _timeline_plan_and_track(request: BakeRequest, styles: timeline_bake.TimelineStyles,
+                             progress: ProgressCallback | None, cancel: CancelToken | None):
+    """``timeline_song_plan`` and the song's own ``FeatureTrack``."""
     plan, whole, track, duration_s = _song_plan_and_track(request, latent_dim=styles.latent_dim,
                                                           progress=progress, cancel=cancel)
     moments = timeline_bake.song_moments(track, whole, duration_s, request.markers)
     resolved = timeline_bake.resolved_entries(styles, moments)
     song_indices = [whole.content_index(frame) for frame in whole.frames()]
-    return plan, whole, timeline_bake.frame_looks_by_name(styles, resolved, whole.fps, song_indices,
-                                                          request.image_format)
+    looks = timeline_bake.frame_looks_by_name(styles, resolved, whole.fps, song_indices, request.image_format)
+    return plan, whole, looks, track
 
 
 def sources_key(sources: dict, origin_frame: float, fingerprint=file_digest) -> dict:
@@ -383,10 +417,11 @@ def bake_visualizer(
     loaded_style = styles.styles[0] if styles else style_io.load_style(request.style_path)
     key = bake_key(request, loaded_style, timeline_styles=styles)  # (the digests before the files are read)
     if styles is None:
-        plan, whole = song_plan(request, loaded_style, progress=progress, cancel=cancel)
+        plan, whole, track, _duration_s = _song_plan_and_track(request, loaded_style, progress=progress,
+                                                               cancel=cancel)
         looks = None
     else:
-        plan, whole, looks = timeline_song_plan(request, styles, progress, cancel)
+        plan, whole, looks, track = _timeline_plan_and_track(request, styles, progress, cancel)
     style_files = (list(zip((item.path for item in styles.styles), styles.digests)) if styles
                    else [(loaded_style.path, key["style_sha256"])])
     _check_unchanged(request, style_files, key)
@@ -421,4 +456,4 @@ def bake_visualizer(
     record = {"key": key, "style": loaded_style.name, "backend": renderer.backend_name,
               "replaced": folder.replaced_because}
     return VisualizerBake(paths=result.paths, frame_first=timing.frame_first,
-                          written=result.written, skipped=result.skipped, record=record)
+                          written=result.written, skipped=result.skipped, record=record, heard=heard_pulse(track))

@@ -14,7 +14,7 @@ import bpy
 
 from ...core.render.folder_lock import remove_temporaries
 from ...core.errors import UserError
-from ...core.render.visualizer import VisualizerBake, bake_visualizer
+from ...core.render.visualizer import VisualizerBake, bake_visualizer, pulse_words
 from ..blender import compat, strips
 from . import job_progress as jobs_ui
 
@@ -59,11 +59,13 @@ class NEURAL_AESTHETICS_OT_add_visualizer_strip(jobs_ui.ExplainsPoll, jobs_ui.Wo
         replaced = result.record.get("replaced")
         done = "Updated" if updated else "Added"
         draft = " (draft: bake again with Draft off for the final frames)" if settings.draft else ""
+        heard = pulse_words(result.heard)
         self.report(
             {"INFO"},
             f"{done} '{image_strip.name}' in channel {image_strip.channel}: "
             f"{result.written} frames baked, {result.skipped} reused{draft}"
-            + (f" (the earlier frames were replaced: {replaced})" if replaced else ""),
+            + (f" (the earlier frames were replaced: {replaced})" if replaced else "")
+            + (f"; {heard}" if heard else ""),
         )
         if past_end:
             self.report({"WARNING"}, past_end)
