@@ -66,6 +66,19 @@ def test_a_second_bake_replaces_curves_and_markers_and_a_moved_strip_shifts_them
     np.testing.assert_allclose(onset_after, onset_before, atol=1e-6)
 
 
+def test_the_bars_and_tempo_set_in_the_audio_panel_are_the_ones_baked(sound_scene):
+    scene, _strip = sound_scene
+    settings = scene.neural_aesthetics
+    settings.beats_per_bar = "3"
+    settings.use_tempo, settings.tempo_bpm = True, 240.0  # the demo song's eighth notes as beats
+    assert bpy.ops.neural_aesthetics.bake_audio_features(features="beat,beats_per_bar") == {"FINISHED"}
+    frames = range(scene.frame_start, scene.frame_end + 1)
+    per_bar = curve_values(scene, "na_music_beats_per_bar", frames)
+    assert set(per_bar[per_bar > 0]) == {3.0}
+    beats = np.flatnonzero(curve_values(scene, "na_music_beat", frames))
+    assert len(beats) >= 3 and abs(np.median(np.diff(beats)) - 24 * 60 / 240) <= 1  # every 6 frames at 24 fps
+
+
 def test_a_muted_strip_is_refused_with_a_sentence(sound_scene):
     scene, strip = sound_scene
     strip.mute = True
