@@ -142,6 +142,9 @@ def draw_use(panel, context):
             row.operator(Resync.bl_idname, text="Re-bake", icon="RENDER_ANIMATION").rebake = True
         if visualizer[strips.STRIP_TAG].get("draft", False):
             box.label(text="Draft (half size): bake with Draft off for the final frames", icon="INFO")
+        heard = strips.heard_line(visualizer)
+        if heard:
+            box.label(text=heard, icon="SOUND")
         column = _split(box.column())
         column.prop(visualizer, "blend_alpha", text="Opacity", slider=True)
         column.prop(visualizer, "blend_type", text="Blend")

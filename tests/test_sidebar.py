@@ -119,6 +119,8 @@ def test_with_one_sound_strip_and_nothing_clicked_the_button_bakes_it(sound_scen
     assert after(drawn["Bake"], ADD)[1].startswith("96 frames")  # no reason line: the button works
     assert bpy.ops.neural_aesthetics.add_visualizer_strip() == {"FINISHED"}
     assert len(visualizer_strips(scene)) == 1
+    # What the analysis heard stays in view, so a song heard at double speed is noticed (the demo song: 120)
+    assert ("label", "Beats heard at 120 a minute, 4 to a bar") in draw_sidebar()["Use"]
 
 
 def test_the_size_shown_is_the_size_baked_and_draft_halves_it(sound_scene):

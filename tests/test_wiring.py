@@ -84,6 +84,7 @@ def test_resync_after_a_move_reuses_the_frames(sound_scene):
     assert (new.frame_final_start, new.frame_final_duration) == (sound.frame_final_start, sound.frame_final_duration)
     assert strips.out_of_sync(scene, new) is None
     assert {p.name: p.stat().st_mtime_ns for p in frames_dir.glob("*.png")} == stamps, "no frame was baked again"
+    assert strips.heard_line(new) == "Beats heard at 120 a minute, 4 to a bar"  # (kept: nothing was heard again)
 
 
 def test_resync_refuses_when_the_music_changed_and_rebakes_when_asked(sound_scene, tmp_path):

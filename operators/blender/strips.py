@@ -15,7 +15,7 @@ from ...core.render import mapping
 from ...core.render.frame_folder import reuse_problem
 from ...core.errors import UserError
 from ...core.audio.timing import Timing
-from ...core.render.visualizer import BakeRequest, StemSource, VisualizerBake
+from ...core.render.visualizer import BakeRequest, StemSource, VisualizerBake, pulse_words
 from . import compat, frame_users, style_previews as styles, style_timeline
 from ..settings import preferences
 
@@ -408,10 +408,19 @@ def place_visualizer(scene, sound_strip, result: VisualizerBake, recipe: dict | 
                              if effect in key.get("sources", {})}),
         "backend": recipe.get("backend", "auto"),
         "draft": bool(recipe.get("draft", False)),
+        # The pulse the analysis heard (the Use panel shows it: a song heard at double speed).
+        "heard": json.dumps(result.heard),
     }
     if updated:
         frame_users.follow_strip(scene, strip, old_folder)
     return strip, updated
+
+
+def heard_line(visualizer) -> str:
+    """What the analysis heard in the song of ``visualizer``'s bake, as the Use panel says
+    it ("Beats heard at 128 a minute, 4 to a bar"), or "" when its tag does not say."""
+    words = pulse_words(json.loads(visualizer[STRIP_TAG].get("heard", "{}")))
+    return words[:1].upper() + words[1:]
 
 
 def visualizer_of(scene, sound_strip):

@@ -129,7 +129,8 @@ class NEURAL_AESTHETICS_OT_resync(jobs_ui.ExplainsPoll, jobs_ui.WorkerModal, bpy
             return visualizer, sound, VisualizerBake(
                 paths=paths, frame_first=frame_first, written=0, skipped=len(paths),
                 record={"style": visualizer[strips.STRIP_TAG].get("style", ""),
-                        "key": json.loads(visualizer[strips.STRIP_TAG].get("key", "{}"))})
+                        "key": json.loads(visualizer[strips.STRIP_TAG].get("key", "{}"))},
+                heard=json.loads(visualizer[strips.STRIP_TAG].get("heard", "{}")))
         if not self.rebake:
             raise UserError(f"Cannot re-sync '{visualizer.name}': {reason}; re-bake it (Re-bake)")
         return visualizer, sound, recorded_request(scene, visualizer, sound)
