@@ -403,10 +403,10 @@ def _analyze(args) -> int:
     out = Path(bpy.path.abspath(args.out)) if args.out else None
     if out is not None:
         check_csv_target(out, sound, args.overwrite)
-    beats_per_bar = args.beats_per_bar if args.beats_per_bar is not None else int(
-        scene.neural_aesthetics.beats_per_bar)
-    tempo_bpm = args.tempo if args.tempo is not None else strips.song_tempo(scene.neural_aesthetics)
-    track = audio.analyze(sound, timing, audio.AnalysisParams().with_song_hints(beats_per_bar, tempo_bpm))
+    hints = strips.song_hints(scene.neural_aesthetics)
+    given = {"beats_per_bar": args.beats_per_bar, "tempo_bpm": args.tempo}
+    hints.update({name: value for name, value in given.items() if value is not None})  # (the request only)
+    track = audio.analyze(sound, timing, audio.AnalysisParams().with_song_hints(**hints))
     if picture is not None:
         song_map.write_png(picture, track, args.map_width)
         print(f"{COMMAND}: wrote the song map of {timing.n_frames} frames to {picture}")

@@ -319,14 +319,16 @@ def bake_request(scene, strip, settings, style: str | None = None, output_dir: s
         style_map=style_timeline.request_style_map(style_timeline.settings_style_map(settings)),
         markers=style_timeline.scene_markers(scene),
         analysis_cache=str(preferences.analysis_cache_dir()),
-        beats_per_bar=int(settings.beats_per_bar),
-        tempo_bpm=song_tempo(settings),
+        **song_hints(settings),
     )
 
 
-def song_tempo(settings) -> float:
-    """The tempo the settings give the analysis (beats per minute), 0 when it is heard."""
-    return float(settings.tempo_bpm) if settings.use_tempo else 0.0
+def song_hints(settings) -> dict:
+    """What the Audio panel tells the analysis of the song: ``beats_per_bar`` and
+    ``tempo_bpm`` (beats per minute), each 0 when it is heard (the keywords of
+    ``BakeRequest`` and of ``AnalysisParams.with_song_hints``)."""
+    return {"beats_per_bar": int(settings.beats_per_bar),
+            "tempo_bpm": float(settings.tempo_bpm) if settings.use_tempo else 0.0}
 
 
 def free_channel_above(scene, strip, frame_first: int, frame_end: int) -> int:

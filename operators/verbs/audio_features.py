@@ -152,8 +152,8 @@ class NEURAL_AESTHETICS_OT_bake_audio_features(ExplainsPoll, bpy.types.Operator)
         scene = context.scene
         try:
             strip = self._strip(context)
-            settings = scene.neural_aesthetics  # (the meter and tempo the Audio panel gives the bake)
-            params = audio.AnalysisParams().with_song_hints(int(settings.beats_per_bar), strips.song_tempo(settings))
+            # (the meter and tempo the Audio panel gives the bake)
+            params = audio.AnalysisParams().with_song_hints(**strips.song_hints(scene.neural_aesthetics))
             names = parse_features(self.features, params)
             track = analyse_strip(scene, strip, params)
         except UserError as error:
